@@ -1,0 +1,90 @@
+"""The ``assay`` command: look into and tidy an artifact store.
+
+    assay ls [--store DIR]                 stage, key, short spec, size, created
+    assay show KEY [--store DIR]           the manifest (a unique key prefix is enough)
+    assay gc --keep STUDY.yaml... [--yes]  delete artifacts no listed study uses (dry run
+                                           unless --yes), and leftovers of killed jobs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from assay.artifacts import canonical_json, find_artifact, folder_size, iter_artifacts, leftovers, read_manifest
+from assay.config import load_study
+from assay.errors import AssayError
+from assay.plan import build_plan
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024:
+            return f"{n:.0f}{unit}"
+        n /= 1024
+    return f"{n:.1f}TB"
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    rows = []
+    for path in iter_artifacts(Path(args.store)):
+        manifest = read_manifest(path)
+        spec = canonical_json(manifest["spec"])
+        spec = spec if len(spec) <= 60 else spec[:57] + "..."
+        rows.append((manifest["stage"], manifest["key"], spec, _size(folder_size(path)), manifest["created"]))
+    print(f"{'stage':<10} {'key':<16} {'size':>7} {'created':<25} spec")
+    for stage, key, spec, size, created in rows:
+        print(f"{stage:<10} {key:<16} {size:>7} {created:<25} {spec}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    path = find_artifact(Path(args.store), args.key)
+    if path is None:
+        print(f"no artifact with key {args.key!r} in {args.store}", file=sys.stderr)
+        return 1
+    print(json.dumps(read_manifest(path), indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    store = Path(args.store)
+    keep: set[str] = set()
+    for study in args.keep:
+        plan = build_plan(load_study([study]))
+        if plan.store.resolve() != store.resolve():
+            print(f"note: {study} uses store {plan.store}, not {store}", file=sys.stderr)
+        keep |= {a.key for a in plan.all()}
+    doomed = [p for p in iter_artifacts(store) if p.name not in keep] + leftovers(store)
+    verb = "deleting" if args.yes else "would delete"
+    for path in doomed:
+        print(f"{verb} {path} ({_size(folder_size(path))})")
+        if args.yes:
+            shutil.rmtree(path)
+    print(f"{len(doomed)} folder(s); kept {len(keep)} artifact key(s)" + ("" if args.yes else "; dry run, pass --yes"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="assay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", default="artifacts", help="artifact store folder (default: artifacts)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("ls", help="list artifacts")
+    show = sub.add_parser("show", help="print an artifact's manifest")
+    show.add_argument("key")
+    gc = sub.add_parser("gc", help="delete artifacts that no listed study uses")
+    gc.add_argument("--keep", nargs="+", required=True, metavar="STUDY", help="study config files to keep")
+    gc.add_argument("--yes", action="store_true", help="really delete (default: dry run)")
+    args = parser.parse_args(argv)
+    try:
+        return {"ls": cmd_ls, "show": cmd_show, "gc": cmd_gc}[args.command](args)
+    except AssayError as error:
+        print(f"{type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

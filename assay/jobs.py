@@ -1,0 +1,47 @@
+"""What every rule's script does around its one call into the package: send all output,
+including that of engine worker processes, to the rule's log file, and turn an
+:class:`~assay.errors.AssayError` into a one-line message on the console and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from assay.errors import AssayError
+
+
+@contextmanager
+def logged(log_path: str | Path) -> Iterator[None]:
+    """Redirect file descriptors 1 and 2 to ``log_path`` (child processes inherit them)."""
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    console = os.dup(2)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with open(log_path, "a", buffering=1) as log_file:
+        saved = os.dup(1), os.dup(2)
+        os.dup2(log_file.fileno(), 1)
+        os.dup2(log_file.fileno(), 2)
+        logging.basicConfig(
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+            force=True,
+        )
+        try:
+            yield
+        except AssayError as error:
+            logging.getLogger("assay").error("%s: %s", type(error).__name__, error)
+            os.write(console, f"{type(error).__name__}: {error}\n".encode())
+            raise SystemExit(1) from error
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(console)

@@ -1,0 +1,16 @@
+rule index_study:
+    """results/{study}/: which artifact holds each stage's output, and the key tables."""
+    input:
+        manifests=get_stage_manifests(),
+    output:
+        index=f"{RESULTS}/index.json",
+        accuracy=f"{RESULTS}/accuracy_by_difficulty.csv",
+    params:
+        index=PLAN.index(),
+    log:
+        f"{LOGS}/index_study.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+    script:
+        "../scripts/index_study.py"

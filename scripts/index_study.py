@@ -1,0 +1,13 @@
+"""Rule index_study: results/{study}/index.json and the accuracy table."""
+
+from assay.jobs import logged
+from assay.study import write_study_index
+
+
+def main(sm) -> None:
+    with logged(sm.log[0]):
+        write_study_index(sm.params.index, sm.output.index, sm.output.accuracy)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - injected by Snakemake
