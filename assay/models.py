@@ -121,12 +121,14 @@ def convert_gguf(gguf_path: Path, out_dir: Path, dtype: str) -> dict[str, Any]:
     torch_dtype = getattr(torch, dtype)
     folder, name = gguf_path.parent, gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch_dtype)
+    # De-quantising is fast only in float32 (bfloat16 took minutes per tensor here);
+    # the weights are cast to the checkpoint's dtype afterwards.
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     fresh = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
-    fresh.load_state_dict(loaded.state_dict())
+    fresh.load_state_dict({k: v.to(torch_dtype) for k, v in loaded.state_dict().items()})
     fresh.generation_config = loaded.generation_config
     out_dir.mkdir(parents=True, exist_ok=True)
     fresh.save_pretrained(out_dir, safe_serialization=True)

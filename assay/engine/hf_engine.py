@@ -73,7 +73,7 @@ class HFEngine(Engine):
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if sampling.stop:
-            kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
+            kwargs.update(stopping_criteria=[_StopStrings(self.tokenizer, sampling.stop, batch["input_ids"].shape[1])])
         with torch.no_grad():
             out = self.model.generate(**batch, **kwargs)
         new_tokens = out.sequences[:, batch["input_ids"].shape[1] :]
@@ -109,6 +109,23 @@ class HFEngine(Engine):
 
     def close(self) -> None:
         self.model = None
+
+
+class _StopStrings:
+    """Stops each sequence once its decoded continuation holds a stop string.
+
+    transformers' own ``stop_strings`` needs a byte-level or sentencepiece vocabulary;
+    decoding works with any tokenizer.
+    """
+
+    def __init__(self, tokenizer, stop: Sequence[str], prompt_length: int) -> None:
+        self.tokenizer, self.stop, self.prompt_length = tokenizer, tuple(stop), prompt_length
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :], skip_special_tokens=True)
+        return torch.tensor([any(s in t for s in self.stop) for t in texts], device=input_ids.device)
 
 
 def _eos_ids(model, tokenizer) -> set[int]:

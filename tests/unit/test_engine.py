@@ -1,0 +1,67 @@
+import pytest
+
+from assay.engine import EngineSpec, SamplingSpec, load_engine, resolve_backend, truncate_at_stop
+from assay.errors import ConfigError
+
+
+def test_truncate_at_first_stop_string():
+    assert truncate_at_stop("a b\nQuestion: c\n\n\nd", ("\n\n\n", "\nQuestion:")) == "a b"
+    assert truncate_at_stop("no stop", ("X",)) == "no stop"
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [({"n": 0}, "n"), ({"temperature": -1}, "temperature"), ({"top_p": 0}, "top_p"), ({"max_tokens": 0}, "max_tokens")],
+)
+def test_sampling_spec_rejects_bad_values(kwargs, field):
+    with pytest.raises(ConfigError, match=f"sampling.{field}"):
+        SamplingSpec(**kwargs)
+
+
+def test_engine_spec_keeps_only_result_fields_for_keys():
+    spec = EngineSpec(gpu_memory_utilization=0.5, tensor_parallel_size=4)
+    assert spec.result_fields() == {"backend": "auto", "dtype": "bfloat16", "seed": 0}
+    with pytest.raises(ConfigError, match="engine.backend"):
+        EngineSpec(backend="tgi")
+
+
+def test_auto_backend_prefers_vllm_when_installed(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert resolve_backend("auto") == "hf"
+    assert resolve_backend("vllm") == "vllm"
+
+
+@pytest.fixture(scope="module")
+def hf_engine(tiny_checkpoint):
+    return load_engine(tiny_checkpoint, EngineSpec(backend="hf", dtype="float32", hf_batch_size=4))
+
+
+def test_hf_engine_returns_n_samples_per_prompt_in_order(hf_engine):
+    prompts = ["the answer is", [{"role": "user", "content": "what is 1 + 2 ?"}], "question :"]
+    out = hf_engine.generate(prompts, SamplingSpec(n=3, temperature=1.0, max_tokens=5, logprobs=True))
+    assert len(out) == 3
+    for completion in out:
+        assert len(completion.texts) == len(completion.token_counts) == len(completion.logprobs) == 3
+        assert all(1 <= t <= 5 for t in completion.token_counts)
+        assert all(lp <= 0 for lp in completion.logprobs)
+
+
+def test_hf_engine_greedy_is_deterministic_and_batch_independent(hf_engine):
+    prompts = ["the answer is", "question : what is", "# # # #", "1 + 2"]
+    greedy = SamplingSpec(max_tokens=6)
+    together = hf_engine.generate(prompts, greedy)
+    alone = [hf_engine.generate([p], greedy)[0] for p in prompts]
+    assert [c.texts for c in together] == [c.texts for c in alone]
+
+
+def test_hf_engine_cuts_text_at_stop_strings(hf_engine):
+    full = hf_engine.generate(["the answer is"], SamplingSpec(max_tokens=8))[0]
+    free = full.texts[0]
+    words = free.split()
+    assert len(words) >= 3, free
+    stop = words[2]
+    cut = hf_engine.generate(["the answer is"], SamplingSpec(max_tokens=8, stop=(stop,)))[0]
+    assert stop not in cut.texts[0] and free.startswith(cut.texts[0].rstrip())
+    assert cut.token_counts[0] < full.token_counts[0]  # generation stopped at the stop string

