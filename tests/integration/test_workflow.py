@@ -1,0 +1,123 @@
+"""The default study's rules, run for real through Snakemake on the shipped models."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from assay.artifacts import artifact_key, iter_artifacts, leftovers
+from assay.plan import STAGE_VERSIONS
+
+pytestmark = pytest.mark.integration
+
+
+def _index(workdir):
+    return json.loads((workdir / "results" / "smoke" / "index.json").read_text())
+
+
+def test_smoke_study_writes_every_artifact_with_its_manifest(smoke_run):
+    index = _index(smoke_run)
+    assert set(index["stages"]) == {"models", "tasks", "evaluate"}
+    found = {p.name for p in iter_artifacts(smoke_run / "artifacts")}
+    named = {entry["key"] for stage in index["stages"].values() for entry in stage.values()}
+    assert found == named and len(found) == 5
+    for stage in index["stages"].values():
+        for entry in stage.values():
+            manifest = json.loads((smoke_run / entry["path"] / "manifest.json").read_text())
+            assert manifest["key"] == entry["key"]
+            recomputed = artifact_key(manifest["stage"], STAGE_VERSIONS[manifest["stage"]], manifest["spec"],
+                                      manifest["upstream"])
+            assert recomputed == manifest["key"]
+            assert manifest["versions"]["torch"] and manifest["wall_time_s"] > 0 and manifest["created"]
+    assert leftovers(smoke_run / "artifacts") == []
+
+
+def test_checkpoints_tasks_and_evaluations_hold_what_they_promise(smoke_run):
+    index = _index(smoke_run)
+    for entry in index["stages"]["models"].values():
+        checkpoint = smoke_run / entry["path"] / "checkpoint"
+        assert (checkpoint / "model.safetensors").is_file() and (checkpoint / "tokenizer.json").is_file()
+        assert (checkpoint / "generation_config.json").is_file()
+    smol = smoke_run / index["stages"]["models"]["smollm2-135m-instruct"]["path"] / "checkpoint"
+    assert "chat_template" in (smol / "tokenizer_config.json").read_text() or (smol / "chat_template.jinja").exists()
+    task = smoke_run / index["stages"]["tasks"]["arithmetic"]["path"]
+    assert [len(pd.read_parquet(task / f"{s}.parquet")) for s in ("train", "dev", "test")] == [12, 2, 10]
+    for name, entry in index["stages"]["evaluate"].items():
+        folder = smoke_run / entry["path"]
+        results = pd.read_parquet(folder / "results.parquet")
+        assert list(results.columns) == ["id", "difficulty", "answer", "output", "predicted", "correct", "output_tokens"]
+        assert len(results) == 10 and results["output_tokens"].gt(0).all()
+        accuracy = json.loads((folder / "accuracy.json").read_text())
+        assert accuracy["correct"] == results["correct"].sum()
+        assert sum(cell["n"] for cell in accuracy["by_difficulty"].values()) == 10
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["engine"] == "vllm" and manifest["upstream"]["model"] == index["stages"]["models"][name]["key"]
+    table = pd.read_csv(smoke_run / "results" / "smoke" / "accuracy_by_difficulty.csv")
+    assert set(table["model"]) == {"smollm2-135m-instruct", "gemma3-270m"}
+
+
+def test_rerun_executes_nothing(smoke_run, smoke_study, dry_run):
+    started = time.time()
+    assert dry_run(smoke_run, (smoke_study,)) == {}
+    print(f"no-op dry run took {time.time() - started:.1f} s")
+
+
+def test_second_study_on_the_same_store_runs_only_its_new_jobs(smoke_run, smoke_study, tmp_path, dry_run):
+    config = yaml.safe_load(smoke_study.read_text())
+    config["study"] = "smoke-fewer-items"
+    config["evaluate"]["limit"] = 4
+    second = tmp_path / "second.yaml"
+    second.write_text(yaml.safe_dump(config))
+    assert dry_run(smoke_run, (smoke_study, second)) == {"evaluate": 2, "index_study": 1, "all": 1}
+
+
+def _write_study(tmp_path, body: dict):
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"evaluate": {"models": ["nope"]}}, "evaluate.models[0]: unknown model 'nope'"),
+        ({"evaluate": {"limit": "ten"}}, "'ten' is not of type"),
+        ({"task": {"levels": 0}}, "0 is less than the minimum of 1"),
+        ({"models": [{"name": "x", "source": "not-a-model"}]}, "models[0].source: unknown model source"),
+    ],
+)
+def test_bad_config_fails_before_running_and_names_the_field(tmp_path, smoke_study, body, message, run_workflow):
+    result = run_workflow(tmp_path, "-n", configfiles=(smoke_study, _write_study(tmp_path, body)))
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_data_file_missing_a_column_fails_and_leaves_nothing(tmp_path, tiny_checkpoint, run_workflow):
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "dev", "test"):
+        rows = pd.DataFrame({"question": ["q1", "q2", "q3"], "answer": ["1", "2", "3"]})
+        if split == "test":
+            rows = rows.rename(columns={"answer": "label"})
+        rows.to_json(data / f"{split}.jsonl", orient="records", lines=True)
+    study = _write_study(
+        tmp_path,
+        {
+            "study": "broken",
+            "models": [{"name": "tiny", "source": str(tiny_checkpoint)}],
+            "task": {"name": "file", "source": str(data), "train_size": 3},
+        },
+    )
+    result = run_workflow(tmp_path, configfiles=(study,))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "test.jsonl: missing column(s) ['answer']" in output
+    store = tmp_path / "artifacts"
+    assert {p.parent.name for p in iter_artifacts(store)} == {"models"}  # the task was never published
+    assert not any((store / ".tmp").iterdir())  # the failed job's staging folder is gone
+    assert not [p for p in (store / "tasks").rglob("*") if p.is_file()]  # nothing half-written
