@@ -34,6 +34,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check assay scripts tests benchmarks
+	$(BIN)/ruff format --check assay scripts tests benchmarks
 	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint --cores 1
 

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -137,7 +137,7 @@ def publish(ref: ArtifactRef) -> Iterator[Staging]:
             "versions": package_versions(),
             "engine": staging.engine,
             "wall_time_s": round(time.time() - started, 3),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             **staging.extra,
         }
         (staging.dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

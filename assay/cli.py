@@ -1,9 +1,9 @@
 """The ``assay`` command: look into and tidy an artifact store.
 
-    assay ls [--store DIR]                 stage, key, short spec, size, created
-    assay show KEY [--store DIR]           the manifest (a unique key prefix is enough)
-    assay gc --keep STUDY.yaml... [--yes]  delete artifacts no listed study uses (dry run
-                                           unless --yes), and leftovers of killed jobs
+assay ls [--store DIR]                 stage, key, short spec, size, created
+assay show KEY [--store DIR]           the manifest (a unique key prefix is enough)
+assay gc --keep STUDY.yaml... [--yes]  delete artifacts no listed study uses (dry run
+                                       unless --yes), and leftovers of killed jobs
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ import shutil
 import sys
 from pathlib import Path
 
-from assay.artifacts import canonical_json, find_artifact, folder_size, iter_artifacts, leftovers, read_manifest
+from assay.artifacts import (
+    canonical_json,
+    find_artifact,
+    folder_size,
+    iter_artifacts,
+    leftovers,
+    read_manifest,
+)
 from assay.config import load_study
 from assay.errors import AssayError
 from assay.plan import build_plan
@@ -64,12 +71,17 @@ def cmd_gc(args: argparse.Namespace) -> int:
         print(f"{verb} {path} ({_size(folder_size(path))})")
         if args.yes:
             shutil.rmtree(path)
-    print(f"{len(doomed)} folder(s); kept {len(keep)} artifact key(s)" + ("" if args.yes else "; dry run, pass --yes"))
+    print(
+        f"{len(doomed)} folder(s); kept {len(keep)} artifact key(s)"
+        + ("" if args.yes else "; dry run, pass --yes")
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="assay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="assay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--store", default="artifacts", help="artifact store folder (default: artifacts)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("ls", help="list artifacts")

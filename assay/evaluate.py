@@ -54,8 +54,13 @@ def evaluate(engine: Engine, train: pd.DataFrame, test: pd.DataFrame, spec: Eval
     seconds = time.time() - started
     outputs = [c.texts[0] for c in completions]
     tokens = [c.token_counts[0] for c in completions]
-    log.info("%d answers, %d output tokens in %.1f s (%.0f tok/s)", len(outputs), sum(tokens), seconds,
-             sum(tokens) / max(seconds, 1e-9))
+    log.info(
+        "%d answers, %d output tokens in %.1f s (%.0f tok/s)",
+        len(outputs),
+        sum(tokens),
+        seconds,
+        sum(tokens) / max(seconds, 1e-9),
+    )
     predicted = [extract_answer(o) for o in outputs]
     return pd.DataFrame(
         {

@@ -66,8 +66,10 @@ class Plan:
         raise KeyError(f"no {stage} artifact with key {key} in study {self.study!r}")
 
     def path(self, artifact: Artifact, name: str = "") -> str:
-        return str(self.store / artifact.stage / artifact.key / name) if name else str(
-            self.store / artifact.stage / artifact.key
+        return (
+            str(self.store / artifact.stage / artifact.key / name)
+            if name
+            else str(self.store / artifact.stage / artifact.key)
         )
 
     def index(self) -> dict[str, Any]:

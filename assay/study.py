@@ -18,7 +18,9 @@ def accuracy_table(index: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for model, entry in index["stages"].get("evaluate", {}).items():
         summary = json.loads((Path(entry["path"]) / "accuracy.json").read_text())
-        rows.append({"model": model, "difficulty": "all", **{k: summary[k] for k in ("n", "correct", "accuracy")}})
+        rows.append(
+            {"model": model, "difficulty": "all", **{k: summary[k] for k in ("n", "correct", "accuracy")}}
+        )
         for level, cell in summary["by_difficulty"].items():
             rows.append({"model": model, "difficulty": level, **cell})
     return pd.DataFrame(rows, columns=["model", "difficulty", "n", "correct", "accuracy"])

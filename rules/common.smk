@@ -6,12 +6,12 @@ from snakemake.utils import validate
 
 from assay.plan import build_plan
 
-
 validate(config, schema="../config/schema.yaml")
 PLAN = build_plan(config)
 STORE = str(PLAN.store)
 RESULTS = f"results/{PLAN.study}"
 LOGS = f"logs/{PLAN.study}"
+CONDA_ENV = f"../envs/{config['conda_env']}.yaml"
 
 
 wildcard_constraints:

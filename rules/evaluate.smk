@@ -8,13 +8,15 @@ rule evaluate:
         manifest=artifact_path("evaluate", "manifest.json"),
         results=artifact_path("evaluate", "results.parquet"),
         accuracy=artifact_path("evaluate", "accuracy.json"),
-    params:
-        artifact=get_artifact("evaluate"),
-        engine=config["engine"],
     log:
         log_path("evaluate"),
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=6000,
+    params:
+        artifact=get_artifact("evaluate"),
+        engine=config["engine"],
     script:
         "../scripts/evaluate.py"

@@ -3,12 +3,14 @@ rule materialize_model:
     output:
         manifest=artifact_path("models", "manifest.json"),
         config=artifact_path("models", "checkpoint/config.json"),
-    params:
-        artifact=get_artifact("models"),
     log:
         log_path("models"),
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=4000,
+    params:
+        artifact=get_artifact("models"),
     script:
         "../scripts/materialize_model.py"

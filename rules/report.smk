@@ -5,12 +5,14 @@ rule index_study:
     output:
         index=f"{RESULTS}/index.json",
         accuracy=f"{RESULTS}/accuracy_by_difficulty.csv",
-    params:
-        index=PLAN.index(),
     log:
         f"{LOGS}/index_study.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=500,
+    params:
+        index=PLAN.index(),
     script:
         "../scripts/index_study.py"

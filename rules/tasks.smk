@@ -5,12 +5,14 @@ rule prepare_task:
         train=artifact_path("tasks", "train.parquet"),
         dev=artifact_path("tasks", "dev.parquet"),
         test=artifact_path("tasks", "test.parquet"),
-    params:
-        artifact=get_artifact("tasks"),
     log:
         log_path("tasks"),
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
+    params:
+        artifact=get_artifact("tasks"),
     script:
         "../scripts/prepare_task.py"

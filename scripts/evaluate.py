@@ -19,7 +19,9 @@ def main(sm) -> None:
         train, test = pd.read_parquet(sm.input.train), pd.read_parquet(sm.input.test)
         with publish(ref) as staging, load_engine(checkpoint, engine_spec) as engine:
             staging.engine = engine.name
-            summary = write_evaluation(evaluate(engine, train, test, EvalSpec.from_dict(ref.spec)), staging.dir)
+            summary = write_evaluation(
+                evaluate(engine, train, test, EvalSpec.from_dict(ref.spec)), staging.dir
+            )
             staging.record(accuracy=summary["accuracy"], n=summary["n"], engine_start_s=engine.start_seconds)
 
 

@@ -29,9 +29,9 @@ class HFEngine(Engine):
         self.tokenizer = AutoTokenizer.from_pretrained(checkpoint, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(
-            checkpoint, dtype=getattr(torch, spec.dtype)
-        ).to(self.device)
+        self.model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=getattr(torch, spec.dtype)).to(
+            self.device
+        )
         self.model.eval()
         self.start_seconds = time.time() - started
 
@@ -73,7 +73,9 @@ class HFEngine(Engine):
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if sampling.stop:
-            kwargs.update(stopping_criteria=[_StopStrings(self.tokenizer, sampling.stop, batch["input_ids"].shape[1])])
+            kwargs.update(
+                stopping_criteria=[_StopStrings(self.tokenizer, sampling.stop, batch["input_ids"].shape[1])]
+            )
         with torch.no_grad():
             out = self.model.generate(**batch, **kwargs)
         new_tokens = out.sequences[:, batch["input_ids"].shape[1] :]

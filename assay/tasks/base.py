@@ -29,8 +29,7 @@ SPLITS = ("train", "dev", "test")
 COLUMNS = ("id", "question", "solution", "answer", "difficulty")
 REQUIRED_COLUMNS = ("question", "answer")
 INSTRUCTION = (
-    "Solve the math problem. Reason briefly, then give the final answer on its own line "
-    "as '#### <number>'."
+    "Solve the math problem. Reason briefly, then give the final answer on its own line as '#### <number>'."
 )
 BASE_STOP = ("\nQuestion:", "\n\n\n")
 

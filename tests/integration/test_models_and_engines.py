@@ -26,7 +26,9 @@ def test_saved_checkpoint_gives_the_gguf_models_logits(smoke_run):
     shipped = SHIPPED_MODELS["smollm2-135m-instruct"]
     folder = shipped_package_dir("smollm2-135m-instruct")
     gguf = AutoModelForCausalLM.from_pretrained(folder, gguf_file=shipped.gguf_file, dtype=torch.float32)
-    saved = AutoModelForCausalLM.from_pretrained(_checkpoint(smoke_run, "smollm2-135m-instruct"), dtype=torch.float32)
+    saved = AutoModelForCausalLM.from_pretrained(
+        _checkpoint(smoke_run, "smollm2-135m-instruct"), dtype=torch.float32
+    )
     tokenizer = AutoTokenizer.from_pretrained(_checkpoint(smoke_run, "smollm2-135m-instruct"))
     ids = tokenizer("Ana has 3 apples and gets 4 more.", return_tensors="pt")["input_ids"]
     with torch.no_grad():
@@ -35,7 +37,9 @@ def test_saved_checkpoint_gives_the_gguf_models_logits(smoke_run):
 
 def test_vllm_and_transformers_agree_greedily(smoke_run):
     checkpoint = _checkpoint(smoke_run, "smollm2-135m-instruct")
-    splits = prepare({"name": "arithmetic", "train_size": 3, "dev_size": 0, "test_size": 8, "levels": 5, "seed": 7})
+    splits = prepare(
+        {"name": "arithmetic", "train_size": 3, "dev_size": 0, "test_size": 8, "levels": 5, "seed": 7}
+    )
     shots = splits["train"].to_dict("records")
     prompts = [build_prompt(q, shots, "instruct") for q in splits["test"]["question"]]
     prompts += ["Question: What is 2 + 2?\nAnswer:"]

@@ -29,8 +29,9 @@ def test_smoke_study_writes_every_artifact_with_its_manifest(smoke_run):
         for entry in stage.values():
             manifest = json.loads((smoke_run / entry["path"] / "manifest.json").read_text())
             assert manifest["key"] == entry["key"]
-            recomputed = artifact_key(manifest["stage"], STAGE_VERSIONS[manifest["stage"]], manifest["spec"],
-                                      manifest["upstream"])
+            recomputed = artifact_key(
+                manifest["stage"], STAGE_VERSIONS[manifest["stage"]], manifest["spec"], manifest["upstream"]
+            )
             assert recomputed == manifest["key"]
             assert manifest["versions"]["torch"] and manifest["wall_time_s"] > 0 and manifest["created"]
     assert leftovers(smoke_run / "artifacts") == []
@@ -43,19 +44,33 @@ def test_checkpoints_tasks_and_evaluations_hold_what_they_promise(smoke_run):
         assert (checkpoint / "model.safetensors").is_file() and (checkpoint / "tokenizer.json").is_file()
         assert (checkpoint / "generation_config.json").is_file()
     smol = smoke_run / index["stages"]["models"]["smollm2-135m-instruct"]["path"] / "checkpoint"
-    assert "chat_template" in (smol / "tokenizer_config.json").read_text() or (smol / "chat_template.jinja").exists()
+    assert (
+        "chat_template" in (smol / "tokenizer_config.json").read_text()
+        or (smol / "chat_template.jinja").exists()
+    )
     task = smoke_run / index["stages"]["tasks"]["arithmetic"]["path"]
     assert [len(pd.read_parquet(task / f"{s}.parquet")) for s in ("train", "dev", "test")] == [12, 2, 10]
     for name, entry in index["stages"]["evaluate"].items():
         folder = smoke_run / entry["path"]
         results = pd.read_parquet(folder / "results.parquet")
-        assert list(results.columns) == ["id", "difficulty", "answer", "output", "predicted", "correct", "output_tokens"]
+        assert list(results.columns) == [
+            "id",
+            "difficulty",
+            "answer",
+            "output",
+            "predicted",
+            "correct",
+            "output_tokens",
+        ]
         assert len(results) == 10 and results["output_tokens"].gt(0).all()
         accuracy = json.loads((folder / "accuracy.json").read_text())
         assert accuracy["correct"] == results["correct"].sum()
         assert sum(cell["n"] for cell in accuracy["by_difficulty"].values()) == 10
         manifest = json.loads((folder / "manifest.json").read_text())
-        assert manifest["engine"] == "vllm" and manifest["upstream"]["model"] == index["stages"]["models"][name]["key"]
+        assert (
+            manifest["engine"] == "vllm"
+            and manifest["upstream"]["model"] == index["stages"]["models"][name]["key"]
+        )
     table = pd.read_csv(smoke_run / "results" / "smoke" / "accuracy_by_difficulty.csv")
     assert set(table["model"]) == {"smollm2-135m-instruct", "gemma3-270m"}
 
@@ -90,7 +105,9 @@ def _write_study(tmp_path, body: dict):
         ({"models": [{"name": "x", "source": "not-a-model"}]}, "models[0].source: unknown model source"),
     ],
 )
-def test_bad_config_fails_before_running_and_names_the_field(tmp_path, smoke_study, body, message, run_workflow):
+def test_bad_config_fails_before_running_and_names_the_field(
+    tmp_path, smoke_study, body, message, run_workflow
+):
     result = run_workflow(tmp_path, "-n", configfiles=(smoke_study, _write_study(tmp_path, body)))
     assert result.returncode != 0
     assert message in result.stdout + result.stderr

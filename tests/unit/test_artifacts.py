@@ -19,7 +19,9 @@ SPEC = {"source": "x", "dtype": "bfloat16", "sampling": {"n": 4, "temperature": 
 
 def test_key_is_stable_under_reordering_of_spec_keys():
     reordered = {"sampling": {"temperature": 0.7, "n": 4}, "dtype": "bfloat16", "source": "x"}
-    assert artifact_key("s", 1, SPEC, {"a": "1", "b": "2"}) == artifact_key("s", 1, reordered, {"b": "2", "a": "1"})
+    assert artifact_key("s", 1, SPEC, {"a": "1", "b": "2"}) == artifact_key(
+        "s", 1, reordered, {"b": "2", "a": "1"}
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,12 @@ def test_truncate_at_first_stop_string():
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"n": 0}, "n"), ({"temperature": -1}, "temperature"), ({"top_p": 0}, "top_p"), ({"max_tokens": 0}, "max_tokens")],
+    [
+        ({"n": 0}, "n"),
+        ({"temperature": -1}, "temperature"),
+        ({"top_p": 0}, "top_p"),
+        ({"max_tokens": 0}, "max_tokens"),
+    ],
 )
 def test_sampling_spec_rejects_bad_values(kwargs, field):
     with pytest.raises(ConfigError, match=f"sampling.{field}"):

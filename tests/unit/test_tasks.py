@@ -83,8 +83,9 @@ def test_prompts_chat_for_instruct_and_fewshot_completion_for_base():
 
 def test_gsm8k_loader_reads_the_datasets_own_format(repo):
     source = str(repo / "tests/fixtures/gsm8k")
-    splits = tasks.prepare({"name": "gsm8k", "source": source, "train_size": None, "dev_size": 2,
-                            "test_size": None, "seed": 0})
+    splits = tasks.prepare(
+        {"name": "gsm8k", "source": source, "train_size": None, "dev_size": 2, "test_size": None, "seed": 0}
+    )
     assert {k: len(v) for k, v in splits.items()} == {"train": 4, "dev": 2, "test": 3}
     test = splits["test"]
     assert test["answer"].tolist() == ["35", "7", "56"]
@@ -123,4 +124,3 @@ def test_file_task_loads_user_splits(tmp_path):
     splits = tasks.prepare({"name": "file", "source": str(tmp_path), "train_size": 2, "seed": 0})
     assert len(splits["train"]) == 2 and len(splits["test"]) == 3
     assert splits["test"]["solution"][0] == "#### 1" and splits["test"]["id"].is_unique
-
