@@ -9,8 +9,10 @@ Writes ``results.parquet`` with one row per test item:
 and ``accuracy.json``: ``{"n", "correct", "accuracy", "no_answer", "by_difficulty":
 {level: {"n", "correct", "accuracy"}}}``.
 
-Few-shot examples are the first ``shots`` items of the train split (fixed, so every model
-sees the same demonstrations). ``limit`` takes the first items of the test split, which
+Few-shot examples are the ``shots`` easiest train items (the train split stably sorted by
+difficulty), fixed so that every model sees the same demonstrations. The small models copy
+the shape of their examples: with multi-step examples SmolLM2-135M answered 15% of level-1
+items, with the easiest ones 50% (level 2: 25%, levels 3-5: 5%). ``limit`` takes the first items of the test split, which
 the task generator orders evenly over difficulty levels.
 """
 
@@ -43,9 +45,16 @@ class EvalSpec:
         return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
 
 
+def few_shot_examples(train: pd.DataFrame, shots: int) -> list[dict]:
+    """The ``shots`` easiest train items, in split order within a level."""
+    if "difficulty" in train and train["difficulty"].notna().any():
+        train = train.sort_values("difficulty", kind="stable", na_position="last")
+    return train.head(shots).to_dict("records")
+
+
 def evaluate(engine: Engine, train: pd.DataFrame, test: pd.DataFrame, spec: EvalSpec) -> pd.DataFrame:
     """Greedy answers to the test items; one row per item (columns in the module doc)."""
-    shots = train.head(spec.shots).to_dict("records")
+    shots = few_shot_examples(train, spec.shots)
     items = test.head(spec.limit) if spec.limit else test
     prompts = [build_prompt(q, shots, spec.model_kind) for q in items["question"]]
     sampling = SamplingSpec(max_tokens=spec.max_tokens, stop=stop_for(spec.model_kind))

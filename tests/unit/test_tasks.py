@@ -124,3 +124,12 @@ def test_file_task_loads_user_splits(tmp_path):
     splits = tasks.prepare({"name": "file", "source": str(tmp_path), "train_size": 2, "seed": 0})
     assert len(splits["train"]) == 2 and len(splits["test"]) == 3
     assert splits["test"]["solution"][0] == "#### 1" and splits["test"]["id"].is_unique
+
+
+def test_few_shot_examples_are_the_easiest_train_items():
+    from assay.evaluate import few_shot_examples
+
+    train = tasks.prepare(ARITH)["train"]
+    shots = few_shot_examples(train, 3)
+    assert [s["difficulty"] for s in shots] == [1, 1, 1]
+    assert [s["id"] for s in shots] == train[train["difficulty"] == 1]["id"].head(3).tolist()
