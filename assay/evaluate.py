@@ -12,8 +12,8 @@ and ``accuracy.json``: ``{"n", "correct", "accuracy", "no_answer", "by_difficult
 Few-shot examples are the ``shots`` easiest train items (the train split stably sorted by
 difficulty), fixed so that every model sees the same demonstrations. The small models copy
 the shape of their examples: with multi-step examples SmolLM2-135M answered 15% of level-1
-items, with the easiest ones 50% (level 2: 25%, levels 3-5: 5%). ``limit`` takes the first items of the test split, which
-the task generator orders evenly over difficulty levels.
+items, with the easiest ones 50% (level 2: 25%, levels 3-5: 5%). ``limit`` takes the first
+items of the test split, which the task generator orders evenly over difficulty levels.
 """
 
 from __future__ import annotations
