@@ -13,6 +13,7 @@ include: "rules/common.smk"
 include: "rules/models.smk"
 include: "rules/tasks.smk"
 include: "rules/evaluate.smk"
+include: "rules/compound.smk"
 include: "rules/report.smk"
 
 

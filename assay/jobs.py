@@ -45,3 +45,10 @@ def logged(log_path: str | Path) -> Iterator[None]:
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             os.close(console)
+
+
+def artifact_ref(params_artifact: dict, manifest_path: str | Path):
+    """The ArtifactRef of a rule's output, from ``params.artifact`` and ``output.manifest``."""
+    from assay.artifacts import ArtifactRef
+
+    return ArtifactRef.from_params(params_artifact, Path(manifest_path).parent)

@@ -20,8 +20,20 @@ from assay.engine.base import EngineSpec
 from assay.errors import ConfigError, ModelError
 from assay.models import SHIPPED_MODELS, source_kind
 
+#: Modules of each compound system (mirrors assay.compound.systems.SYSTEMS without
+#: importing the engine-facing module at planning time).
+SYSTEM_MODULES = {"self_refine": ("generate", "critique", "refine")}
+
 #: Bump a stage's version when its code changes what it writes: every key changes.
-STAGE_VERSIONS = {"models": 1, "tasks": 1, "evaluate": 1}
+STAGE_VERSIONS = {
+    "models": 1,
+    "tasks": 1,
+    "evaluate": 1,
+    "samples": 1,
+    "verdicts": 1,
+    "scaling": 1,
+    "selection": 1,
+}
 
 
 @dataclass(eq=False)
@@ -50,27 +62,39 @@ class Artifact:
 
 @dataclass
 class Plan:
+    """Artifacts by stage and name, in pipeline order."""
+
     study: str
     store: Path
-    models: dict[str, Artifact]
-    task: Artifact
-    evaluations: dict[str, Artifact]
+    nodes: dict[str, dict[str, Artifact]]
+
+    @property
+    def models(self) -> dict[str, Artifact]:
+        return self.nodes["models"]
+
+    @property
+    def task(self) -> Artifact:
+        return next(iter(self.nodes["tasks"].values()))
+
+    @property
+    def evaluations(self) -> dict[str, Artifact]:
+        return self.nodes["evaluate"]
+
+    def stage(self, stage: str) -> dict[str, Artifact]:
+        return self.nodes.get(stage, {})
 
     def all(self) -> list[Artifact]:
-        return [*self.models.values(), self.task, *self.evaluations.values()]
+        return [a for stage in self.nodes.values() for a in stage.values()]
 
     def get(self, stage: str, key: str) -> Artifact:
-        for artifact in self.all():
-            if artifact.stage == stage and artifact.key == key:
+        for artifact in self.stage(stage).values():
+            if artifact.key == key:
                 return artifact
         raise KeyError(f"no {stage} artifact with key {key} in study {self.study!r}")
 
     def path(self, artifact: Artifact, name: str = "") -> str:
-        return (
-            str(self.store / artifact.stage / artifact.key / name)
-            if name
-            else str(self.store / artifact.stage / artifact.key)
-        )
+        folder = self.store / artifact.stage / artifact.key
+        return str(folder / name) if name else str(folder)
 
     def index(self) -> dict[str, Any]:
         """What ``results/{study}/index.json`` holds: each stage's artifacts by name."""
@@ -153,10 +177,68 @@ def build_plan(config: dict[str, Any]) -> Plan:
             f"evaluate.shots: {evaluate_cfg['shots']} few-shot examples need task.train_size >= "
             f"{evaluate_cfg['shots']}"
         )
-    return Plan(
-        study=config["study"],
-        store=Path(config["store"]),
-        models=models,
-        task=task,
-        evaluations=evaluations,
-    )
+    nodes = {"models": models, "tasks": {task.name: task}, "evaluate": evaluations}
+    nodes.update(compound_nodes(config, models, task, engine))
+    return Plan(study=config["study"], store=Path(config["store"]), nodes=nodes)
+
+
+def compound_nodes(
+    config: dict[str, Any], models: dict[str, Artifact], task: Artifact, engine: EngineSpec
+) -> dict[str, dict[str, Artifact]]:
+    """samples, verdicts and scaling per generator model; one selection over the pool."""
+    cfg = config.get("compound") or {}
+    if not cfg.get("enabled", True):
+        return {}
+    if cfg["fit_samples"] > cfg["k_max"]:
+        raise ConfigError(
+            f"compound.fit_samples: {cfg['fit_samples']} is above the pool size compound.k_max = {cfg['k_max']}"
+        )
+    judge_name = cfg["judge"]["model"] or next(iter(models))
+    resolve_model_names([judge_name], models, "compound.judge.model")
+    judge = models[judge_name]
+    nodes: dict[str, dict[str, Artifact]] = {"samples": {}, "verdicts": {}, "scaling": {}}
+    for name in resolve_model_names(cfg.get("models"), models, "compound.models"):
+        sample_spec = {
+            "model_kind": models[name].spec["kind"],
+            "k_max": cfg["k_max"],
+            "temperature": cfg["temperature"],
+            "top_p": cfg["top_p"],
+            "max_tokens": cfg["max_tokens"],
+            "shots": config["evaluate"]["shots"],
+            "limit": cfg["limit"],
+            "engine": engine.result_fields(),
+        }
+        samples = Artifact("samples", name, sample_spec, {"model": models[name], "task": task})
+        verdict_spec = {
+            "judge_kind": judge.spec["kind"],
+            "max_tokens": cfg["judge"]["max_tokens"],
+            "engine": engine.result_fields(),
+        }
+        verdicts = Artifact("verdicts", name, verdict_spec, {"samples": samples, "judge": judge, "task": task})
+        scaling_spec = {"fit_samples": cfg["fit_samples"], "predict_k_max": cfg["predict_k_max"]}
+        nodes["samples"][name] = samples
+        nodes["verdicts"][name] = verdicts
+        nodes["scaling"][name] = Artifact("scaling", name, scaling_spec, {"samples": samples, "verdicts": verdicts})
+    selector = cfg["selector"]
+    if selector.get("enabled", True):
+        pool = resolve_model_names(selector.get("models"), models, "compound.selector.models")
+        modules = len(SYSTEM_MODULES[selector["system"]])
+        sweep = len(pool) * selector["train_queries"] * modules
+        if selector["budget"] < sweep:
+            raise ConfigError(
+                f"compound.selector.budget: {selector['budget']} calls is smaller than one sweep "
+                f"({len(pool)} models x {selector['train_queries']} train queries x {modules} modules = {sweep})"
+            )
+        spec = {
+            "system": selector["system"],
+            "models": {name: models[name].spec["kind"] for name in pool},
+            "train_queries": selector["train_queries"],
+            "test_queries": selector["test_queries"],
+            "budget": selector["budget"],
+            "max_tokens": selector["max_tokens"],
+            "shots": config["evaluate"]["shots"],
+            "engine": {**engine.result_fields(), "backend": selector["backend"]},
+        }
+        upstream = {f"model:{name}": models[name] for name in pool} | {"task": task}
+        nodes["selection"] = {selector["system"]: Artifact("selection", selector["system"], spec, upstream)}
+    return nodes

@@ -32,18 +32,32 @@ def get_artifact(stage):
     return lambda wildcards: PLAN.get(stage, wildcards.key).params()
 
 
-def get_model_checkpoint(wildcards):
-    """The manifest of the model an evaluation reads (its checkpoint lies beside it)."""
-    model = PLAN.get("evaluate", wildcards.key).upstream["model"]
-    return PLAN.path(model, "manifest.json")
+def get_upstream(stage, role, name="manifest.json"):
+    """Input function: file ``name`` of the artifact that plays ``role`` for ``stage``."""
+
+    def upstream(wildcards):
+        return PLAN.path(PLAN.get(stage, wildcards.key).upstream[role], name)
+
+    return upstream
 
 
-def get_task_split(split):
-    def task_split(wildcards):
-        task = PLAN.get("evaluate", wildcards.key).upstream["task"]
-        return PLAN.path(task, f"{split}.parquet")
+def get_model_checkpoint(stage):
+    """The manifest of the model a ``stage`` artifact reads (its checkpoint lies beside it)."""
+    return get_upstream(stage, "model")
 
-    return task_split
+
+def get_task_split(stage, split):
+    return get_upstream(stage, "task", f"{split}.parquet")
+
+
+def get_pool_models(wildcards):
+    """Manifests of every model in a selection's pool."""
+    selection = PLAN.get("selection", wildcards.key)
+    return [
+        PLAN.path(a, "manifest.json")
+        for role, a in selection.upstream.items()
+        if role.startswith("model:")
+    ]
 
 
 def get_stage_manifests():

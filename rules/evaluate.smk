@@ -1,9 +1,9 @@
 rule evaluate:
     """Each model answers the test split: per-item results and accuracy by difficulty."""
     input:
-        model=get_model_checkpoint,
-        train=get_task_split("train"),
-        test=get_task_split("test"),
+        model=get_model_checkpoint("evaluate"),
+        train=get_task_split("evaluate", "train"),
+        test=get_task_split("evaluate", "test"),
     output:
         manifest=artifact_path("evaluate", "manifest.json"),
         results=artifact_path("evaluate", "results.parquet"),

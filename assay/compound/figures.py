@@ -1,0 +1,71 @@
+"""Figures of the compound stage (matplotlib, saved as SVG and PNG side by side)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+COLORS = {"vote": "C0", "filter_vote": "C1", "verifier": "C2", "fitted": "C3", "closed_form": "C4"}
+
+
+def save(fig, stem: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(stem.with_suffix(".svg"))
+    fig.savefig(stem.with_suffix(".png"), dpi=120)
+    plt.close(fig)
+
+
+def vote_curves_figure(curves: pd.DataFrame, predicted: pd.DataFrame, title: str, stem: Path) -> None:
+    """Accuracy against K: measured points with 95% bands, fitted and closed-form predictions;
+    and accuracy against LM calls spent (verifier-based judging costs 2 calls per K)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for method in ("vote", "filter_vote"):
+        part = curves[curves["method"] == method]
+        left.plot(part["k"], part["accuracy"], "o-", ms=3, color=COLORS[method], label=f"{method} (measured)")
+        left.fill_between(part["k"], part["low"], part["high"], color=COLORS[method], alpha=0.15)
+    for source in ("fitted", "closed_form"):
+        part = predicted[predicted["source"] == source]
+        left.plot(part["k"], part["accuracy"], "--", color=COLORS[source], label=f"vote ({source} law)")
+    left.set_xscale("log")
+    left.set_xlabel("number of LM calls per query for the vote, K (log scale)")
+    left.set_ylabel("accuracy (share of queries)")
+    left.set_title(title)
+    left.legend(fontsize=8)
+    for method in ("vote", "verifier"):
+        part = curves[curves["method"] == method]
+        right.plot(part["calls"], part["accuracy"], "o-", ms=3, color=COLORS[method], label=method)
+    right.set_xlabel("LM calls spent per query (generator + verifier)")
+    right.set_ylabel("accuracy (share of queries)")
+    right.set_title("accuracy against calls spent")
+    right.legend(fontsize=8)
+    save(fig, stem)
+
+
+def difficulty_figure(difficulty: pd.DataFrame, title: str, stem: Path) -> None:
+    """Histogram of per-query difficulty d(x); d < 0 are easy queries (vote tends to 1)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.hist(difficulty["difficulty"], bins=21, range=(-1, 1), color="C0", edgecolor="white")
+    ax.axvline(0, color="black", lw=1)
+    ax.set_xlabel("difficulty d(x) = max wrong share - correct share")
+    ax.set_ylabel("queries")
+    easy = int((difficulty["difficulty"] < 0).sum())
+    ax.set_title(f"{title}: {easy} easy, {len(difficulty) - easy} hard")
+    save(fig, stem)
+
+
+def allocation_figure(allocations: pd.DataFrame, stem: Path) -> None:
+    """Held-out accuracy of each allocation method (bars labelled with the allocation)."""
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(allocations) + 1.5))
+    labels = [f"{m}\n{a}" for m, a in zip(allocations["method"], allocations["allocation"])]
+    ax.barh(labels, allocations["test_accuracy"], color="C0")
+    ax.set_xlabel("held-out accuracy (share of test queries)")
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_title("self-refine: model per module (generate|critique|refine)")
+    save(fig, stem)

@@ -1,0 +1,112 @@
+rule sample_answers:
+    """K_max samples per test query from one generator, in one batched engine call."""
+    input:
+        model=get_model_checkpoint("samples"),
+        train=get_task_split("samples", "train"),
+        test=get_task_split("samples", "test"),
+    output:
+        manifest=artifact_path("samples", "manifest.json"),
+        samples=artifact_path("samples", "samples.parquet"),
+    params:
+        artifact=get_artifact("samples"),
+        engine=config["engine"],
+    log:
+        log_path("samples"),
+    threads: 2
+    resources:
+        mem_mb=6000,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/sample_answers.py"
+
+
+rule judge_samples:
+    """A filter / verifier verdict ([[correct]] or [[wrong]]) for every sample."""
+    input:
+        samples=get_upstream("verdicts", "samples", "samples.parquet"),
+        judge=get_upstream("verdicts", "judge"),
+        test=get_task_split("verdicts", "test"),
+    output:
+        manifest=artifact_path("verdicts", "manifest.json"),
+        verdicts=artifact_path("verdicts", "verdicts.parquet"),
+    params:
+        artifact=get_artifact("verdicts"),
+        engine=config["engine"],
+    log:
+        log_path("verdicts"),
+    threads: 2
+    resources:
+        mem_mb=6000,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/judge_samples.py"
+
+
+rule fit_call_scaling:
+    """Vote, Filter-Vote and verifier curves over K; the fitted law, the closed form, K*."""
+    input:
+        samples=get_upstream("scaling", "samples", "samples.parquet"),
+        verdicts=get_upstream("scaling", "verdicts", "verdicts.parquet"),
+    output:
+        manifest=artifact_path("scaling", "manifest.json"),
+        curves=artifact_path("scaling", "vote_curves.parquet"),
+        predicted=artifact_path("scaling", "predicted_curves.parquet"),
+        difficulty=artifact_path("scaling", "difficulty.parquet"),
+        summary=artifact_path("scaling", "scaling.json"),
+        figure=report(
+            artifact_path("scaling", "vote_curves.svg"),
+            caption="../report/vote_curves.rst",
+            category="Compound inference",
+            subcategory="{key}",
+        ),
+        histogram=report(
+            artifact_path("scaling", "difficulty.svg"),
+            caption="../report/difficulty.rst",
+            category="Compound inference",
+            subcategory="{key}",
+        ),
+    params:
+        artifact=get_artifact("scaling"),
+    log:
+        log_path("scaling"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/fit_call_scaling.py"
+
+
+rule select_models:
+    """A model per module of self-refine: LLMSelector against single models and exhaustive search."""
+    input:
+        models=get_pool_models,
+        train=get_task_split("selection", "train"),
+        dev=get_task_split("selection", "dev"),
+        test=get_task_split("selection", "test"),
+    output:
+        manifest=artifact_path("selection", "manifest.json"),
+        outputs=artifact_path("selection", "system_outputs.parquet"),
+        allocations=artifact_path("selection", "allocations.parquet"),
+        summary=artifact_path("selection", "selection.json"),
+        figure=report(
+            artifact_path("selection", "allocations.svg"),
+            caption="../report/allocations.rst",
+            category="Compound inference",
+            subcategory="model per module",
+        ),
+    params:
+        artifact=get_artifact("selection"),
+        engine=config["engine"],
+    log:
+        log_path("selection"),
+    threads: 2
+    resources:
+        mem_mb=8000,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/select_models.py"

@@ -1,0 +1,50 @@
+"""Rule select_models: self-refine outputs for every allocation, then LLMSelector."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from assay.artifacts import publish
+from assay.compound.analysis import select
+from assay.compound.figures import allocation_figure
+from assay.compound.systems import SYSTEMS, PoolModel, self_refine_tree
+from assay.engine import EngineSpec, load_engine
+from assay.evaluate import few_shot_examples
+from assay.jobs import artifact_ref, logged
+from assay.models import checkpoint_dir
+
+
+def main(sm) -> None:
+    with logged(sm.log[0]):
+        ref = artifact_ref(sm.params.artifact, sm.output.manifest)
+        spec = ref.spec
+        engine_spec = EngineSpec.from_dict({**sm.params.engine, "backend": spec["engine"]["backend"]})
+        keys = {role.split(":", 1)[1]: key for role, key in ref.upstream.items() if role.startswith("model:")}
+        folders = {Path(m).parent.name: Path(m).parent for m in sm.input.models}
+        pool = {
+            name: PoolModel(load_engine(checkpoint_dir(folders[keys[name]]), engine_spec), kind)
+            for name, kind in spec["models"].items()
+        }
+        train = pd.read_parquet(sm.input.train)
+        dev = pd.read_parquet(sm.input.dev).head(spec["train_queries"])
+        test = pd.read_parquet(sm.input.test).head(spec["test_queries"])
+        with publish(ref) as staging:
+            staging.engine = engine_spec.backend
+            items = pd.concat([dev.assign(split="train"), test.assign(split="test")], ignore_index=True)
+            shots = few_shot_examples(train, spec["shots"])
+            outputs, calls = self_refine_tree(pool, items, shots, spec["max_tokens"])
+            outputs = outputs.merge(items[["id", "split"]], left_on="query_id", right_on="id").drop(columns="id")
+            outputs.to_parquet(staging.dir / "system_outputs.parquet", index=False)
+            result = select(
+                outputs, dev["id"].tolist(), test["id"].tolist(), len(SYSTEMS[spec["system"]]), spec["budget"]
+            )
+            result["allocations"].to_parquet(staging.dir / "allocations.parquet", index=False)
+            summary = {**result["summary"], "table_calls": calls}
+            (staging.dir / "selection.json").write_text(json.dumps(summary, indent=2) + "\n")
+            allocation_figure(result["allocations"], staging.dir / "allocations")
+            staging.record(summary=summary)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - injected by Snakemake
