@@ -191,7 +191,8 @@ def compound_nodes(
         return {}
     if cfg["fit_samples"] > cfg["k_max"]:
         raise ConfigError(
-            f"compound.fit_samples: {cfg['fit_samples']} is above the pool size compound.k_max = {cfg['k_max']}"
+            f"compound.fit_samples: {cfg['fit_samples']} is above the pool size "
+            f"compound.k_max = {cfg['k_max']}"
         )
     judge_name = cfg["judge"]["model"] or next(iter(models))
     resolve_model_names([judge_name], models, "compound.judge.model")
@@ -214,11 +215,15 @@ def compound_nodes(
             "max_tokens": cfg["judge"]["max_tokens"],
             "engine": engine.result_fields(),
         }
-        verdicts = Artifact("verdicts", name, verdict_spec, {"samples": samples, "judge": judge, "task": task})
+        verdicts = Artifact(
+            "verdicts", name, verdict_spec, {"samples": samples, "judge": judge, "task": task}
+        )
         scaling_spec = {"fit_samples": cfg["fit_samples"], "predict_k_max": cfg["predict_k_max"]}
         nodes["samples"][name] = samples
         nodes["verdicts"][name] = verdicts
-        nodes["scaling"][name] = Artifact("scaling", name, scaling_spec, {"samples": samples, "verdicts": verdicts})
+        nodes["scaling"][name] = Artifact(
+            "scaling", name, scaling_spec, {"samples": samples, "verdicts": verdicts}
+        )
     selector = cfg["selector"]
     if selector.get("enabled", True):
         pool = resolve_model_names(selector.get("models"), models, "compound.selector.models")
@@ -227,7 +232,8 @@ def compound_nodes(
         if selector["budget"] < sweep:
             raise ConfigError(
                 f"compound.selector.budget: {selector['budget']} calls is smaller than one sweep "
-                f"({len(pool)} models x {selector['train_queries']} train queries x {modules} modules = {sweep})"
+                f"({len(pool)} models x {selector['train_queries']} train queries x "
+                f"{modules} modules = {sweep})"
             )
         spec = {
             "system": selector["system"],

@@ -64,5 +64,15 @@ def get_stage_manifests():
     return [PLAN.path(a, "manifest.json") for a in PLAN.all()]
 
 
+def get_study_tables():
+    """The per-study tables of the stages this study has."""
+    tables = []
+    if PLAN.stage("scaling"):
+        tables.append(f"{RESULTS}/call_scaling.csv")
+    if PLAN.stage("selection"):
+        tables.append(f"{RESULTS}/allocations.csv")
+    return tables
+
+
 def get_final_outputs():
     return [f"{RESULTS}/index.json", f"{RESULTS}/accuracy_by_difficulty.csv"]

@@ -7,16 +7,16 @@ rule sample_answers:
     output:
         manifest=artifact_path("samples", "manifest.json"),
         samples=artifact_path("samples", "samples.parquet"),
-    params:
-        artifact=get_artifact("samples"),
-        engine=config["engine"],
     log:
         log_path("samples"),
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=6000,
-    conda:
-        CONDA_ENV
+    params:
+        artifact=get_artifact("samples"),
+        engine=config["engine"],
     script:
         "../scripts/sample_answers.py"
 
@@ -30,16 +30,16 @@ rule judge_samples:
     output:
         manifest=artifact_path("verdicts", "manifest.json"),
         verdicts=artifact_path("verdicts", "verdicts.parquet"),
-    params:
-        artifact=get_artifact("verdicts"),
-        engine=config["engine"],
     log:
         log_path("verdicts"),
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=6000,
-    conda:
-        CONDA_ENV
+    params:
+        artifact=get_artifact("verdicts"),
+        engine=config["engine"],
     script:
         "../scripts/judge_samples.py"
 
@@ -67,15 +67,15 @@ rule fit_call_scaling:
             category="Compound inference",
             subcategory="{key}",
         ),
-    params:
-        artifact=get_artifact("scaling"),
     log:
         log_path("scaling"),
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=2000,
-    conda:
-        CONDA_ENV
+    params:
+        artifact=get_artifact("scaling"),
     script:
         "../scripts/fit_call_scaling.py"
 
@@ -98,15 +98,15 @@ rule select_models:
             category="Compound inference",
             subcategory="model per module",
         ),
-    params:
-        artifact=get_artifact("selection"),
-        engine=config["engine"],
     log:
         log_path("selection"),
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=8000,
-    conda:
-        CONDA_ENV
+    params:
+        artifact=get_artifact("selection"),
+        engine=config["engine"],
     script:
         "../scripts/select_models.py"

@@ -1,4 +1,4 @@
-"""Rule index_study: results/{study}/index.json and the accuracy table."""
+"""Rule index_study: results/{study}/ (index.json, the key tables, summary.md)."""
 
 from assay.jobs import logged
 from assay.study import write_study_index
@@ -6,7 +6,7 @@ from assay.study import write_study_index
 
 def main(sm) -> None:
     with logged(sm.log[0]):
-        write_study_index(sm.params.index, sm.output.index, sm.output.accuracy)
+        write_study_index(sm.params.index, sm.params.results)
 
 
 if __name__ == "__main__":

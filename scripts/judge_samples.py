@@ -16,7 +16,10 @@ def main(sm) -> None:
         ref = artifact_ref(sm.params.artifact, sm.output.manifest)
         samples, test = pd.read_parquet(sm.input.samples), pd.read_parquet(sm.input.test)
         engine_spec = EngineSpec.from_dict(sm.params.engine)
-        with publish(ref) as staging, load_engine(checkpoint_dir(Path(sm.input.judge).parent), engine_spec) as engine:
+        with (
+            publish(ref) as staging,
+            load_engine(checkpoint_dir(Path(sm.input.judge).parent), engine_spec) as engine,
+        ):
             staging.engine = engine.name
             verdicts = judge_samples(engine, samples, test, ref.spec["judge_kind"], ref.spec["max_tokens"])
             verdicts.to_parquet(staging.dir / "verdicts.parquet", index=False)

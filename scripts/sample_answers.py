@@ -17,7 +17,10 @@ def main(sm) -> None:
         spec = SampleSpec(**{k: v for k, v in ref.spec.items() if k != "engine"})
         train, test = pd.read_parquet(sm.input.train), pd.read_parquet(sm.input.test)
         engine_spec = EngineSpec.from_dict(sm.params.engine)
-        with publish(ref) as staging, load_engine(checkpoint_dir(Path(sm.input.model).parent), engine_spec) as engine:
+        with (
+            publish(ref) as staging,
+            load_engine(checkpoint_dir(Path(sm.input.model).parent), engine_spec) as engine,
+        ):
             staging.engine = engine.name
             samples = sample_answers(engine, train, test, spec)
             samples.to_parquet(staging.dir / "samples.parquet", index=False)

@@ -34,7 +34,9 @@ def main(sm) -> None:
             items = pd.concat([dev.assign(split="train"), test.assign(split="test")], ignore_index=True)
             shots = few_shot_examples(train, spec["shots"])
             outputs, calls = self_refine_tree(pool, items, shots, spec["max_tokens"])
-            outputs = outputs.merge(items[["id", "split"]], left_on="query_id", right_on="id").drop(columns="id")
+            outputs = outputs.merge(items[["id", "split"]], left_on="query_id", right_on="id").drop(
+                columns="id"
+            )
             outputs.to_parquet(staging.dir / "system_outputs.parquet", index=False)
             result = select(
                 outputs, dev["id"].tolist(), test["id"].tolist(), len(SYSTEMS[spec["system"]]), spec["budget"]

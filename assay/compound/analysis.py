@@ -27,7 +27,9 @@ from assay.compound.vote import task_curve, vote_accuracy
 def call_scaling(
     samples: pd.DataFrame, verdicts: pd.DataFrame, fit_samples: int, predict_k_max: int
 ) -> dict[str, Any]:
-    joined = samples.merge(verdicts[["query_id", "sample_index", "accepted"]], on=["query_id", "sample_index"])
+    joined = samples.merge(
+        verdicts[["query_id", "sample_index", "accepted"]], on=["query_id", "sample_index"]
+    )
     if len(joined) != len(samples):
         raise ValueError("verdicts do not cover every sample")
     vote = task_curve(vote_accuracy(joined, method="vote")).assign(method="vote")
@@ -61,7 +63,9 @@ def call_scaling(
     }
 
 
-def select(outputs: pd.DataFrame, train_ids: list[str], test_ids: list[str], modules: int, budget: int) -> dict:
+def select(
+    outputs: pd.DataFrame, train_ids: list[str], test_ids: list[str], modules: int, budget: int
+) -> dict:
     """LLMSelector, exhaustive search and single-model baselines on one outputs table."""
     table = outputs.set_index(["allocation", "query_id"])["correct"].astype(float).to_dict()
     models = sorted({part for a in outputs["allocation"] for part in a.split("|")})

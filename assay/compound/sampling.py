@@ -106,7 +106,9 @@ def judge_samples(
 ) -> pd.DataFrame:
     """One greedy verdict per sample, all in one batched call."""
     questions = test.set_index("id")["question"]
-    prompts = [judge_prompt(questions[q], t, judge_kind) for q, t in zip(samples["query_id"], samples["text"])]
+    prompts = [
+        judge_prompt(questions[q], t, judge_kind) for q, t in zip(samples["query_id"], samples["text"])
+    ]
     completions = engine.generate(prompts, SamplingSpec(max_tokens=max_tokens, stop=("\n\n\n",)))
     verdicts = [c.texts[0] for c in completions]
     return pd.DataFrame(

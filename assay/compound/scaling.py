@@ -83,7 +83,9 @@ def fit_law(samples: pd.DataFrame, k_fit: int | None = None) -> pd.DataFrame:
     rows = []
     for query_id, group in per_query.groupby("query_id", sort=False):
         a1, a2, a3 = fit_query_law(group["k"].to_numpy(), group["accuracy"].to_numpy(), bool(modes[query_id]))
-        rows.append({"query_id": query_id, "a1": a1, "a2": a2, "a3": a3, "mode_correct": bool(modes[query_id])})
+        rows.append(
+            {"query_id": query_id, "a1": a1, "a2": a2, "a3": a3, "mode_correct": bool(modes[query_id])}
+        )
     return pd.DataFrame(rows)
 
 

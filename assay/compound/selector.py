@@ -58,8 +58,10 @@ def llm_selector(
     per_eval = modules if calls_per_evaluation is None else calls_per_evaluation
     sweep = sweep_calls(models, queries, per_eval)
     if budget < sweep:
-        raise ValueError(f"budget = {budget} calls is smaller than one sweep ({sweep} calls: "
-                         f"{len(models)} models x {len(queries)} queries x {per_eval} calls)")
+        raise ValueError(
+            f"budget = {budget} calls is smaller than one sweep ({sweep} calls: "
+            f"{len(models)} models x {len(queries)} queries x {per_eval} calls)"
+        )
     singles = {m: mean_score(score, (m,) * modules, queries) for m in models}
     calls = sweep
     current: Allocation = (max(models, key=lambda m: singles[m]),) * modules
@@ -75,7 +77,9 @@ def llm_selector(
         calls += sweep
         steps += 1
         most = max(votes.values())
-        choice = current[module] if votes[current[module]] == most else next(m for m in models if votes[m] == most)
+        choice = (
+            current[module] if votes[current[module]] == most else next(m for m in models if votes[m] == most)
+        )
         updated = current[:module] + (choice,) + current[module + 1 :]
         unchanged = unchanged + 1 if updated == current else 0
         current = updated
@@ -84,7 +88,9 @@ def llm_selector(
     return SelectorResult(current, mean_score(score, current, queries), calls, steps, history)
 
 
-def exhaustive_search(modules: int, models: Sequence[str], score: Score, queries: Sequence[str]) -> SelectorResult:
+def exhaustive_search(
+    modules: int, models: Sequence[str], score: Score, queries: Sequence[str]
+) -> SelectorResult:
     """Every allocation (M^L of them): the optimum on the training queries."""
     best, best_score = None, -1.0
     count = 0

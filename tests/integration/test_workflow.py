@@ -21,10 +21,18 @@ def _index(workdir):
 
 def test_smoke_study_writes_every_artifact_with_its_manifest(smoke_run):
     index = _index(smoke_run)
-    assert set(index["stages"]) == {"models", "tasks", "evaluate"}
+    assert set(index["stages"]) == {
+        "models",
+        "tasks",
+        "evaluate",
+        "samples",
+        "verdicts",
+        "scaling",
+        "selection",
+    }
     found = {p.name for p in iter_artifacts(smoke_run / "artifacts")}
     named = {entry["key"] for stage in index["stages"].values() for entry in stage.values()}
-    assert found == named and len(found) == 5
+    assert found == named and len(found) == 2 + 1 + 2 + 2 + 2 + 2 + 1
     for stage in index["stages"].values():
         for entry in stage.values():
             manifest = json.loads((smoke_run / entry["path"] / "manifest.json").read_text())
@@ -138,3 +146,33 @@ def test_data_file_missing_a_column_fails_and_leaves_nothing(tmp_path, tiny_chec
     assert {p.parent.name for p in iter_artifacts(store)} == {"models"}  # the task was never published
     assert not any((store / ".tmp").iterdir())  # the failed job's staging folder is gone
     assert not [p for p in (store / "tasks").rglob("*") if p.is_file()]  # nothing half-written
+
+
+def test_compound_stage_tables_and_figures(smoke_run):
+    index = _index(smoke_run)
+    for name, entry in index["stages"]["samples"].items():
+        samples = pd.read_parquet(smoke_run / entry["path"] / "samples.parquet")
+        assert samples.groupby("query_id").size().eq(6).all() and samples["query_id"].nunique() == 4
+        verdicts = pd.read_parquet(smoke_run / index["stages"]["verdicts"][name]["path"] / "verdicts.parquet")
+        assert len(verdicts) == len(samples)
+        scaling = smoke_run / index["stages"]["scaling"][name]["path"]
+        curves = pd.read_parquet(scaling / "vote_curves.parquet")
+        assert sorted(curves[curves["method"] == "vote"]["k"]) == list(range(1, 7))
+        summary = json.loads((scaling / "scaling.json").read_text())
+        assert summary["pool_size"] == 6 and summary["fit_samples"] == 3
+        assert 1 <= summary["fitted_k_star"] <= 50 and summary["fitted_accuracy_lost"] >= 0
+        for figure in ("vote_curves", "difficulty"):
+            assert (scaling / f"{figure}.svg").stat().st_size > 0 and (
+                scaling / f"{figure}.png"
+            ).stat().st_size > 0
+    selection = smoke_run / index["stages"]["selection"]["self_refine"]["path"]
+    outputs = pd.read_parquet(selection / "system_outputs.parquet")
+    assert outputs["allocation"].nunique() == 8 and outputs["query_id"].nunique() == 5
+    allocations = pd.read_parquet(selection / "allocations.parquet")
+    assert {"llm_selector", "exhaustive"} <= set(allocations["method"])
+    results = smoke_run / "results" / "smoke"
+    assert (
+        len(pd.read_csv(results / "call_scaling.csv")) == 2
+        and len(pd.read_csv(results / "allocations.csv")) == 4
+    )
+    assert "## Provenance" in (results / "summary.md").read_text()

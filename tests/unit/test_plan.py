@@ -114,3 +114,30 @@ def test_defaults_match_snakemakes_validate():
     snakemake_validate(theirs, str(SCHEMA))
     assert ours == theirs
     assert yaml.safe_load(DEFAULT_CONFIG.read_text())["study"] == "default"
+
+
+def test_compound_plan_and_its_bad_inputs(config):
+    plan = build_plan(config)
+    samples = plan.stage("samples")["gemma3-270m"]
+    assert plan.stage("verdicts")["gemma3-270m"].upstream["samples"] is samples
+    assert plan.stage("scaling")["gemma3-270m"].upstream["samples"] is samples
+    assert set(plan.stage("selection")["self_refine"].upstream) == {
+        "model:smollm2-135m-instruct",
+        "model:gemma3-270m",
+        "task",
+    }
+    with pytest.raises(ConfigError, match=r"^compound.k_max"):
+        validate(deep_merge(config, {"compound": {"k_max": 0}}))
+    with pytest.raises(ConfigError, match=r"^compound.fit_samples: 20 is above the pool size"):
+        build_plan(deep_merge(config, {"compound": {"fit_samples": 20}}))
+    with pytest.raises(ConfigError, match=r"^compound.selector.budget: 5 calls is smaller than one sweep"):
+        build_plan(deep_merge(config, {"compound": {"selector": {"budget": 5}}}))
+    with pytest.raises(ConfigError, match=r"^compound.judge.model\[0\]: unknown model 'oracle'"):
+        build_plan(deep_merge(config, {"compound": {"judge": {"model": "oracle"}}}))
+
+
+def test_changing_the_judge_keeps_the_samples(config):
+    before = build_plan(config)
+    after = build_plan(deep_merge(config, {"compound": {"judge": {"model": "gemma3-270m"}}}))
+    assert before.stage("samples")["gemma3-270m"].key == after.stage("samples")["gemma3-270m"].key
+    assert before.stage("verdicts")["gemma3-270m"].key != after.stage("verdicts")["gemma3-270m"].key

@@ -22,14 +22,18 @@ def splits():
 
 
 def test_sample_answers_gives_k_max_rows_per_query(engine, splits):
-    samples = sample_answers(engine, splits["train"], splits["test"], SampleSpec("instruct", k_max=3, max_tokens=6))
+    samples = sample_answers(
+        engine, splits["train"], splits["test"], SampleSpec("instruct", k_max=3, max_tokens=6)
+    )
     assert len(samples) == 15 and samples.groupby("query_id").size().eq(3).all()
     assert sorted(samples["sample_index"].unique()) == [0, 1, 2]
     assert set(samples.columns) >= {"query_id", "sample_index", "text", "answer", "correct", "output_tokens"}
 
 
 def test_queries_without_any_answer_are_counted_wrong_with_a_warning(engine, splits, caplog):
-    samples = sample_answers(engine, splits["train"], splits["test"], SampleSpec("base", k_max=2, max_tokens=3))
+    samples = sample_answers(
+        engine, splits["train"], splits["test"], SampleSpec("base", k_max=2, max_tokens=3)
+    )
     none = samples.groupby("query_id")["answer"].apply(lambda a: a.isna().all())
     assert not samples.loc[samples["answer"].isna(), "correct"].any()
     if none.any():
@@ -38,14 +42,21 @@ def test_queries_without_any_answer_are_counted_wrong_with_a_warning(engine, spl
 
 @pytest.mark.parametrize(
     "text, accepted",
-    [("Looks fine. [[correct]]", True), ("[[wrong]]", False), ("[[correct]] no, [[wrong]]", False), ("ok", False)],
+    [
+        ("Looks fine. [[correct]]", True),
+        ("[[wrong]]", False),
+        ("[[correct]] no, [[wrong]]", False),
+        ("ok", False),
+    ],
 )
 def test_parse_verdict(text, accepted):
     assert parse_verdict(text) is accepted
 
 
 def test_judge_gives_one_verdict_per_sample(engine, splits):
-    samples = sample_answers(engine, splits["train"], splits["test"], SampleSpec("instruct", k_max=2, max_tokens=4))
+    samples = sample_answers(
+        engine, splits["train"], splits["test"], SampleSpec("instruct", k_max=2, max_tokens=4)
+    )
     verdicts = judge_samples(engine, samples, splits["test"], "instruct", max_tokens=4)
     assert len(verdicts) == len(samples) and verdicts["accepted"].dtype == bool
 
@@ -67,7 +78,9 @@ def _synthetic_samples(ps, pool, seed=0):
             answer = "1" if ok else str(rng.integers(2, 4))
             rows.append({"query_id": f"q{q}", "sample_index": i, "answer": answer, "correct": ok})
     samples = pd.DataFrame(rows)
-    verdicts = samples[["query_id", "sample_index"]].assign(accepted=samples["correct"] | (rng.random(len(rows)) < 0.3))
+    verdicts = samples[["query_id", "sample_index"]].assign(
+        accepted=samples["correct"] | (rng.random(len(rows)) < 0.3)
+    )
     return samples, verdicts
 
 
@@ -91,5 +104,7 @@ def test_select_reports_selector_exhaustive_and_single_models():
             rows.append({"query_id": q, "allocation": alloc, "correct": alloc == "a|b|b"})
     result = select(pd.DataFrame(rows), ["d1", "d2"], ["t1", "t2"], modules=3, budget=1000)
     table = result["allocations"].set_index("method")
-    assert table.loc["exhaustive", "allocation"] == "a|b|b" and table.loc["exhaustive", "test_accuracy"] == 1.0
+    assert (
+        table.loc["exhaustive", "allocation"] == "a|b|b" and table.loc["exhaustive", "test_accuracy"] == 1.0
+    )
     assert set(table.index) == {"llm_selector", "exhaustive", "single:a", "single:b"}

@@ -21,7 +21,9 @@ def simulate(p_correct: list[float], pool: int, seed: int = 0) -> pd.DataFrame:
     for q, p in enumerate(p_correct):
         draws = rng.random(pool) < p
         for i, ok in enumerate(draws):
-            rows.append({"query_id": f"q{q}", "sample_index": i, "answer": "1" if ok else "0", "correct": bool(ok)})
+            rows.append(
+                {"query_id": f"q{q}", "sample_index": i, "answer": "1" if ok else "0", "correct": bool(ok)}
+            )
     return pd.DataFrame(rows)
 
 
@@ -57,9 +59,15 @@ def test_fit_recovers_known_parameters():
 def test_difficulty_separates_easy_and_hard():
     samples = simulate([0.9, 0.8, 0.1, 0.2], pool=200)
     dist = answer_distribution(samples).set_index("query_id")
-    assert (dist.loc[["q0", "q1"], "difficulty"] < 0).all() and (dist.loc[["q2", "q3"], "difficulty"] > 0).all()
+    assert (dist.loc[["q0", "q1"], "difficulty"] < 0).all() and (
+        dist.loc[["q2", "q3"], "difficulty"] > 0
+    ).all()
     two = estimate_two_level(samples)
-    assert two.alpha == 0.5 and two.p1 == pytest.approx(0.85, abs=0.05) and two.p2 == pytest.approx(0.15, abs=0.05)
+    assert (
+        two.alpha == 0.5
+        and two.p1 == pytest.approx(0.85, abs=0.05)
+        and two.p2 == pytest.approx(0.15, abs=0.05)
+    )
 
 
 def test_law_fitted_on_few_samples_predicts_rise_then_fall():

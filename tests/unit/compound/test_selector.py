@@ -10,11 +10,11 @@ def separable_table(modules, models, queries, seed):
     """Correctness where each module's model choice matters independently (coordinate
     ascent's home ground): a query is solved when the summed module quality beats its bar."""
     rng = np.random.default_rng(seed)
-    quality = {(l, m): rng.random() for l in range(modules) for m in models}
+    quality = {(i, m): rng.random() for i in range(modules) for m in models}
     bars = {q: rng.random() * modules for q in queries}
 
     def score(allocation, query):
-        return float(sum(quality[(l, m)] for l, m in enumerate(allocation)) >= bars[query])
+        return float(sum(quality[(i, m)] for i, m in enumerate(allocation)) >= bars[query])
 
     return score
 
