@@ -32,6 +32,11 @@ $(STAMP): pyproject.toml requirements/constraints.txt Makefile
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) $(if $(STUDY),--configfile $(STUDY))
 
+# The study's HTML report (runs the study first if needed): results/{study}/report.html
+report: run
+	$(BIN)/snakemake $(if $(STUDY),--configfile $(STUDY)) \
+		--report results/$$($(BIN)/python -m assay.config $(STUDY))/report.html
+
 lint: $(STAMP)
 	$(BIN)/ruff check assay scripts tests benchmarks
 	$(BIN)/ruff format --check assay scripts tests benchmarks

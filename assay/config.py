@@ -65,3 +65,9 @@ def load_study(study_files: Iterable[str | Path] = ()) -> dict[str, Any]:
             raise ConfigError(f"study file {path} does not exist")
         config = deep_merge(config, yaml.safe_load(path.read_text()) or {})
     return validate(config)
+
+
+if __name__ == "__main__":  # `python -m assay.config [STUDY.yaml]` prints the study's name
+    import sys
+
+    print(load_study(sys.argv[1:])["study"])

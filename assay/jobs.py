@@ -39,6 +39,9 @@ def logged(log_path: str | Path) -> Iterator[None]:
             logging.getLogger("assay").error("%s: %s", type(error).__name__, error)
             os.write(console, f"{type(error).__name__}: {error}\n".encode())
             raise SystemExit(1) from error
+        except Exception:
+            logging.getLogger("assay").exception("the job failed")
+            raise
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

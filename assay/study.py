@@ -3,7 +3,7 @@
 * ``index.json``: the artifact of every stage (key, path, spec, upstream keys), so that a
   person finds outputs without knowing keys;
 * ``accuracy_by_difficulty.csv``: model, difficulty ("all" for the whole split), n,
-  correct, accuracy;
+  correct, accuracy; drawn in ``accuracy_by_difficulty.svg`` / ``.png``;
 * ``call_scaling.csv`` (when the compound stage runs): model, pool_size, fit_samples,
   vote_at_1, measured_best_k, measured_best_accuracy, fitted_k_star, closed_form_k_star,
   fitted_accuracy_lost, closed_form_accuracy_lost, fitted_curve_mae, filter_vote_best,
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from assay.figures import accuracy_figure
 
 SCALING_COLUMNS = [
     "pool_size",
@@ -98,7 +100,9 @@ def _markdown(frame: pd.DataFrame) -> str:
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "---|" * len(frame.columns)
     body = [
-        "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |"
+        "| "
+        + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v).replace("|", "\\|") for v in row)
+        + " |"
         for row in frame.itertuples(index=False)
     ]
     return "\n".join([header, rule, *body]) + "\n"
@@ -112,6 +116,7 @@ def write_study_index(index: dict[str, Any], results_dir: str | Path) -> dict[st
     paths["index.json"].write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
     accuracy = accuracy_table(index)
     accuracy.to_csv(paths["accuracy_by_difficulty.csv"], index=False)
+    accuracy_figure(accuracy, folder / "accuracy_by_difficulty")
     sections = [f"# Study `{index['study']}`\n", f"Artifact store: `{index['store']}`\n"]
     sections += ["## Accuracy by difficulty (greedy, test split)\n", _markdown(accuracy)]
     if "scaling" in index["stages"]:

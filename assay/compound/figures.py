@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from assay.figures import save
 
 COLORS = {"vote": "C0", "filter_vote": "C1", "verifier": "C2", "fitted": "C3", "closed_form": "C4"}
-
-
-def save(fig, stem: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(stem.with_suffix(".svg"))
-    fig.savefig(stem.with_suffix(".png"), dpi=120)
-    plt.close(fig)
 
 
 def vote_curves_figure(curves: pd.DataFrame, predicted: pd.DataFrame, title: str, stem: Path) -> None:
