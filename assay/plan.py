@@ -28,7 +28,7 @@ SYSTEM_MODULES = {"self_refine": ("generate", "critique", "refine")}
 STAGE_VERSIONS = {
     "models": 1,
     "tasks": 1,
-    "evaluate": 1,
+    "evaluate": 2,  # 2: few-shot examples are the easiest train items
     "samples": 1,
     "verdicts": 1,
     "scaling": 1,
@@ -195,7 +195,10 @@ def compound_nodes(
             f"compound.k_max = {cfg['k_max']}"
         )
     judge_name = cfg["judge"]["model"] or next(iter(models))
-    resolve_model_names([judge_name], models, "compound.judge.model")
+    if judge_name not in models:
+        raise ConfigError(
+            f"compound.judge.model: unknown model {judge_name!r}; the study's models are {sorted(models)}"
+        )
     judge = models[judge_name]
     nodes: dict[str, dict[str, Artifact]] = {"samples": {}, "verdicts": {}, "scaling": {}}
     for name in resolve_model_names(cfg.get("models"), models, "compound.models"):

@@ -132,7 +132,7 @@ def test_compound_plan_and_its_bad_inputs(config):
         build_plan(deep_merge(config, {"compound": {"fit_samples": 20}}))
     with pytest.raises(ConfigError, match=r"^compound.selector.budget: 5 calls is smaller than one sweep"):
         build_plan(deep_merge(config, {"compound": {"selector": {"budget": 5}}}))
-    with pytest.raises(ConfigError, match=r"^compound.judge.model\[0\]: unknown model 'oracle'"):
+    with pytest.raises(ConfigError, match=r"^compound.judge.model: unknown model 'oracle'"):
         build_plan(deep_merge(config, {"compound": {"judge": {"model": "oracle"}}}))
 
 
