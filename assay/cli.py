@@ -78,6 +78,41 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def artifact_state(store: Path, stage: str, key: str) -> str:
+    """done (published), running (a staging folder exists) or missing."""
+    if (store / stage / key / "manifest.json").is_file():
+        return "done"
+    if any((store / ".tmp").glob(f"{stage}-{key}-*")):
+        return "running"
+    return "missing"
+
+
+def last_progress(log: Path) -> str:
+    if not log.is_file():
+        return ""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if "prompts (" in line]
+    return lines[-1].split(": ", 2)[-1] if lines else ""
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    plan = build_plan(load_study(args.study))
+    counts = {"done": 0, "running": 0, "missing": 0}
+    print(f"study {plan.study!r}, store {plan.store}")
+    print(f"{'stage':<10} {'name':<24} {'key':<16} {'state':<8} {'size':>7}  progress")
+    for artifact in plan.all():
+        state = artifact_state(plan.store, artifact.stage, artifact.key)
+        counts[state] += 1
+        folder = Path(plan.path(artifact))
+        size = _size(folder_size(folder)) if state == "done" else ""
+        progress = last_progress(Path("logs") / plan.study / artifact.stage / f"{artifact.key}.log")
+        progress = progress if state == "running" else ""
+        print(
+            f"{artifact.stage:<10} {artifact.name[:24]:<24} {artifact.key:<16} {state:<8} {size:>7}  {progress}"
+        )
+    print(", ".join(f"{n} {state}" for state, n in counts.items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="assay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -90,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     gc = sub.add_parser("gc", help="delete artifacts that no listed study uses")
     gc.add_argument("--keep", nargs="+", required=True, metavar="STUDY", help="study config files to keep")
     gc.add_argument("--yes", action="store_true", help="really delete (default: dry run)")
+    status = sub.add_parser("status", help="which stages of a study are done, running or missing")
+    status.add_argument("study", nargs="*", help="study config files (default: config/config.yaml)")
     args = parser.parse_args(argv)
     try:
-        return {"ls": cmd_ls, "show": cmd_show, "gc": cmd_gc}[args.command](args)
+        return {"ls": cmd_ls, "show": cmd_show, "gc": cmd_gc, "status": cmd_status}[args.command](args)
     except AssayError as error:
         print(f"{type(error).__name__}: {error}", file=sys.stderr)
         return 1

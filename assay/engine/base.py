@@ -11,11 +11,16 @@ A prompt is either a raw string (completion, for base models) or a list of chat 
 from __future__ import annotations
 
 import abc
+import logging
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from assay.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 Message = dict[str, str]
 Prompt = str | list[Message]
@@ -93,13 +98,45 @@ class Completion:
 
 
 class Engine(abc.ABC):
-    """A loaded model that turns prompts into completions."""
+    """A loaded model that turns prompts into completions.
+
+    ``generate`` sends the prompts in a few large chunks (still batched: at least
+    ``min_chunk`` prompts each) so that the rule log shows progress with rate and ETA,
+    one line per chunk, rather than a bar per item.
+    """
 
     name: str = "engine"
+    progress_chunks: int = 8
+    min_chunk: int = 32
 
-    @abc.abstractmethod
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[Completion]:
         """One Completion per prompt, in order."""
+        size = max(self.min_chunk, math.ceil(len(prompts) / self.progress_chunks))
+        self._start(sampling)
+        started, tokens, done = time.time(), 0, []
+        for start in range(0, len(prompts), size):
+            done += self._generate(prompts[start : start + size], sampling)
+            tokens += sum(sum(c.token_counts) for c in done[-len(prompts[start : start + size]) :])
+            elapsed = time.time() - started
+            if len(prompts) > size:
+                eta = elapsed / len(done) * (len(prompts) - len(done))
+                log.info(
+                    "%s: %d/%d prompts (%.0f%%), %.0f output tok/s, ETA %.0f s",
+                    self.name,
+                    len(done),
+                    len(prompts),
+                    100 * len(done) / len(prompts),
+                    tokens / max(elapsed, 1e-9),
+                    eta,
+                )
+        return done
+
+    def _start(self, sampling: SamplingSpec) -> None:  # noqa: B027 - optional hook
+        """Called once per ``generate`` before the first chunk (seeding, for instance)."""
+
+    @abc.abstractmethod
+    def _generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[Completion]:
+        """One Completion per prompt, in order (one batch)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model; engines that hold processes override it."""

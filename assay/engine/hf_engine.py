@@ -43,9 +43,10 @@ class HFEngine(Engine):
             raise EngineError("this checkpoint has no chat template: give raw prompts instead")
         return self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
 
-    def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[Completion]:
-        torch = self.torch
-        torch.manual_seed(self.spec.seed if sampling.seed is None else sampling.seed)
+    def _start(self, sampling: SamplingSpec) -> None:
+        self.torch.manual_seed(self.spec.seed if sampling.seed is None else sampling.seed)
+
+    def _generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[Completion]:
         completions: list[Completion] = []
         size = max(1, self.spec.hf_batch_size // sampling.n)
         for start in range(0, len(prompts), size):

@@ -70,7 +70,7 @@ class VLLMEngine(Engine):
             logprobs=0 if sampling.logprobs else None,
         )
 
-    def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[Completion]:
+    def _generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[Completion]:
         params = self._params(sampling)
         chats = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
         raws = [i for i, p in enumerate(prompts) if isinstance(p, str)]

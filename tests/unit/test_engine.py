@@ -70,3 +70,13 @@ def test_hf_engine_cuts_text_at_stop_strings(hf_engine):
     cut = hf_engine.generate(["the answer is"], SamplingSpec(max_tokens=8, stop=(stop,)))[0]
     assert stop not in cut.texts[0] and free.startswith(cut.texts[0].rstrip())
     assert cut.token_counts[0] < full.token_counts[0]  # generation stopped at the stop string
+
+
+def test_generate_logs_progress_with_rate_and_eta(hf_engine, caplog, monkeypatch):
+    monkeypatch.setattr(hf_engine, "min_chunk", 2)
+    monkeypatch.setattr(hf_engine, "progress_chunks", 3)
+    with caplog.at_level("INFO", logger="assay.engine.base"):
+        out = hf_engine.generate(["the answer is"] * 6, SamplingSpec(max_tokens=3))
+    assert len(out) == 6
+    lines = [r.getMessage() for r in caplog.records if "prompts" in r.getMessage()]
+    assert len(lines) == 3 and "6/6 prompts (100%)" in lines[-1] and "tok/s, ETA" in lines[0]
