@@ -106,9 +106,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         size = _size(folder_size(folder)) if state == "done" else ""
         progress = last_progress(Path("logs") / plan.study / artifact.stage / f"{artifact.key}.log")
         progress = progress if state == "running" else ""
-        print(
-            f"{artifact.stage:<10} {artifact.name[:24]:<24} {artifact.key:<16} {state:<8} {size:>7}  {progress}"
-        )
+        name = artifact.name[:24]
+        print(f"{artifact.stage:<10} {name:<24} {artifact.key:<16} {state:<8} {size:>7}  {progress}")
     print(", ".join(f"{n} {state}" for state, n in counts.items()))
     return 0
 
