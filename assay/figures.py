@@ -27,6 +27,7 @@ def accuracy_figure(accuracy: pd.DataFrame, stem: Path) -> None:
     levels = accuracy[accuracy["difficulty"] != "all"]
     for model, part in levels.groupby("model", sort=False):
         ax.plot(part["difficulty"].astype(int), part["accuracy"], "o-", label=model)
+    ax.set_xticks(sorted(levels["difficulty"].astype(int).unique()))
     ax.set_xlabel("difficulty level")
     ax.set_ylabel("accuracy (share of test items)")
     ax.set_ylim(0, 1)

@@ -32,6 +32,16 @@ def get_artifact(stage):
     return lambda wildcards: PLAN.get(stage, wildcards.key).params()
 
 
+def get_artifact_name(stage):
+    """Report subcategory: the artifact's name in the study (a model name, for instance)."""
+    return lambda wildcards: PLAN.get(stage, wildcards.key).name
+
+
+def get_report_labels(stage, figure):
+    """Report labels: which model and which figure."""
+    return lambda wildcards: {"model": PLAN.get(stage, wildcards.key).name, "figure": figure}
+
+
 def get_upstream(stage, role, name="manifest.json"):
     """Input function: file ``name`` of the artifact that plays ``role`` for ``stage``."""
 

@@ -59,13 +59,15 @@ rule fit_call_scaling:
             artifact_path("scaling", "vote_curves.svg"),
             caption="../report/vote_curves.rst",
             category="Compound inference",
-            subcategory="{key}",
+            subcategory=get_artifact_name("scaling"),
+            labels=get_report_labels("scaling", "accuracy against K"),
         ),
         histogram=report(
             artifact_path("scaling", "difficulty.svg"),
             caption="../report/difficulty.rst",
             category="Compound inference",
-            subcategory="{key}",
+            subcategory=get_artifact_name("scaling"),
+            labels=get_report_labels("scaling", "difficulty histogram"),
         ),
     log:
         log_path("scaling"),
@@ -97,6 +99,7 @@ rule select_models:
             caption="../report/allocations.rst",
             category="Compound inference",
             subcategory="model per module",
+            labels={"figure": "allocations"},
         ),
     log:
         log_path("selection"),
