@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from assay.engine import Engine, SamplingSpec
-from assay.tasks.base import build_prompt, extract_answer, is_correct, stop_for
+from assay.tasks.base import build_prompt, extract, is_correct, stop_for
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class EvalSpec:
     shots: int = 3
     limit: int | None = None
     max_tokens: int = 128
+    answer_format: str = "number"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> EvalSpec:
@@ -56,7 +57,7 @@ def evaluate(engine: Engine, train: pd.DataFrame, test: pd.DataFrame, spec: Eval
     """Greedy answers to the test items; one row per item (columns in the module doc)."""
     shots = few_shot_examples(train, spec.shots)
     items = test.head(spec.limit) if spec.limit else test
-    prompts = [build_prompt(q, shots, spec.model_kind) for q in items["question"]]
+    prompts = [build_prompt(q, shots, spec.model_kind, spec.answer_format) for q in items["question"]]
     sampling = SamplingSpec(max_tokens=spec.max_tokens, stop=stop_for(spec.model_kind))
     started = time.time()
     completions = engine.generate(prompts, sampling)
@@ -70,7 +71,7 @@ def evaluate(engine: Engine, train: pd.DataFrame, test: pd.DataFrame, spec: Eval
         seconds,
         sum(tokens) / max(seconds, 1e-9),
     )
-    predicted = [extract_answer(o) for o in outputs]
+    predicted = [extract(o, spec.answer_format) for o in outputs]
     return pd.DataFrame(
         {
             "id": items["id"].to_numpy(),
@@ -78,7 +79,7 @@ def evaluate(engine: Engine, train: pd.DataFrame, test: pd.DataFrame, spec: Eval
             "answer": items["answer"].to_numpy(),
             "output": outputs,
             "predicted": pd.array(predicted, dtype="string"),
-            "correct": [is_correct(p, a) for p, a in zip(predicted, items["answer"])],
+            "correct": [is_correct(p, a, spec.answer_format) for p, a in zip(predicted, items["answer"])],
             "output_tokens": tokens,
         }
     )

@@ -16,13 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from assay.artifacts import artifact_key
+from assay.compound.systems import module_names
 from assay.engine.base import EngineSpec
 from assay.errors import ConfigError, ModelError
 from assay.models import SHIPPED_MODELS, source_kind
-
-#: Modules of each compound system (mirrors assay.compound.systems.SYSTEMS without
-#: importing the engine-facing module at planning time).
-SYSTEM_MODULES = {"self_refine": ("generate", "critique", "refine")}
+from assay.tasks import answer_format
 
 #: Bump a stage's version when its code changes what it writes: every key changes.
 STAGE_VERSIONS = {
@@ -169,6 +167,7 @@ def build_plan(config: dict[str, Any]) -> Plan:
             "shots": evaluate_cfg["shots"],
             "limit": evaluate_cfg.get("limit"),
             "max_tokens": evaluate_cfg["max_tokens"],
+            "answer_format": answer_format(task_spec["name"]),
             "engine": engine.result_fields(),
         }
         evaluations[name] = Artifact("evaluate", name, spec, {"model": models[name], "task": task})
@@ -210,6 +209,7 @@ def compound_nodes(
             "max_tokens": cfg["max_tokens"],
             "shots": config["evaluate"]["shots"],
             "limit": cfg["limit"],
+            "answer_format": answer_format(task.spec["name"]),
             "engine": engine.result_fields(),
         }
         samples = Artifact("samples", name, sample_spec, {"model": models[name], "task": task})
@@ -230,7 +230,7 @@ def compound_nodes(
     selector = cfg["selector"]
     if selector.get("enabled", True):
         pool = resolve_model_names(selector.get("models"), models, "compound.selector.models")
-        modules = len(SYSTEM_MODULES[selector["system"]])
+        modules = len(module_names(selector["system"], selector["agents"]))
         sweep = len(pool) * selector["train_queries"] * modules
         if selector["budget"] < sweep:
             raise ConfigError(
@@ -240,12 +240,15 @@ def compound_nodes(
             )
         spec = {
             "system": selector["system"],
+            "modules": list(module_names(selector["system"], selector["agents"])),
+            "rounds": selector["rounds"] if selector["system"] == "debate" else None,
             "models": {name: models[name].spec["kind"] for name in pool},
             "train_queries": selector["train_queries"],
             "test_queries": selector["test_queries"],
             "budget": selector["budget"],
             "max_tokens": selector["max_tokens"],
             "shots": config["evaluate"]["shots"],
+            "answer_format": answer_format(task.spec["name"]),
             "engine": {**engine.result_fields(), "backend": selector["backend"]},
         }
         upstream = {f"model:{name}": models[name] for name in pool} | {"task": task}

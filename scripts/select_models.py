@@ -8,7 +8,7 @@ import pandas as pd
 from assay.artifacts import publish
 from assay.compound.analysis import select
 from assay.compound.figures import allocation_figure
-from assay.compound.systems import SYSTEMS, PoolModel, self_refine_tree
+from assay.compound.systems import PoolModel, debate_outputs, self_refine_tree
 from assay.engine import EngineSpec, load_engine
 from assay.evaluate import few_shot_examples
 from assay.jobs import artifact_ref, logged
@@ -33,18 +33,26 @@ def main(sm) -> None:
             staging.engine = engine_spec.backend
             items = pd.concat([dev.assign(split="train"), test.assign(split="test")], ignore_index=True)
             shots = few_shot_examples(train, spec["shots"])
-            outputs, calls = self_refine_tree(pool, items, shots, spec["max_tokens"])
+            if spec["system"] == "debate":
+                agents = len(spec["modules"])
+                outputs, calls = debate_outputs(
+                    pool, items, shots, spec["max_tokens"], agents, spec["rounds"], spec["answer_format"]
+                )
+            else:
+                outputs, calls = self_refine_tree(
+                    pool, items, shots, spec["max_tokens"], spec["answer_format"]
+                )
             outputs = outputs.merge(items[["id", "split"]], left_on="query_id", right_on="id").drop(
                 columns="id"
             )
             outputs.to_parquet(staging.dir / "system_outputs.parquet", index=False)
             result = select(
-                outputs, dev["id"].tolist(), test["id"].tolist(), len(SYSTEMS[spec["system"]]), spec["budget"]
+                outputs, dev["id"].tolist(), test["id"].tolist(), len(spec["modules"]), spec["budget"]
             )
             result["allocations"].to_parquet(staging.dir / "allocations.parquet", index=False)
             summary = {**result["summary"], "table_calls": calls}
             (staging.dir / "selection.json").write_text(json.dumps(summary, indent=2) + "\n")
-            allocation_figure(result["allocations"], staging.dir / "allocations")
+            allocation_figure(result["allocations"], staging.dir / "allocations", tuple(spec["modules"]))
             staging.record(summary=summary)
 
 

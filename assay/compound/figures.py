@@ -50,7 +50,7 @@ def difficulty_figure(difficulty: pd.DataFrame, title: str, stem: Path) -> None:
     save(fig, stem)
 
 
-def allocation_figure(allocations: pd.DataFrame, stem: Path) -> None:
+def allocation_figure(allocations: pd.DataFrame, stem: Path, modules: tuple[str, ...] = ()) -> None:
     """Held-out accuracy of each allocation method (bars labelled with the allocation)."""
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(allocations) + 1.5))
     labels = [f"{m}\n{a}" for m, a in zip(allocations["method"], allocations["allocation"])]
@@ -59,5 +59,5 @@ def allocation_figure(allocations: pd.DataFrame, stem: Path) -> None:
     ax.set_xlim(0, 1)
     ax.invert_yaxis()
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_title("self-refine: model per module (generate|critique|refine)")
+    ax.set_title("model per module" + (f" ({'|'.join(modules)})" if modules else ""))
     save(fig, stem)

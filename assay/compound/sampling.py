@@ -25,7 +25,7 @@ import pandas as pd
 
 from assay.engine import Engine, Prompt, SamplingSpec
 from assay.evaluate import few_shot_examples
-from assay.tasks.base import build_prompt, extract_answer, is_correct, stop_for
+from assay.tasks.base import build_prompt, extract, is_correct, stop_for
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,14 @@ class SampleSpec:
     max_tokens: int = 64
     shots: int = 3
     limit: int | None = None
+    answer_format: str = "number"
 
 
 def sample_answers(engine: Engine, train: pd.DataFrame, test: pd.DataFrame, spec: SampleSpec) -> pd.DataFrame:
     """K_max samples per query in one batched engine call (vLLM ``n = K_max``)."""
     shots = few_shot_examples(train, spec.shots)
     items = test.head(spec.limit) if spec.limit else test
-    prompts = [build_prompt(q, shots, spec.model_kind) for q in items["question"]]
+    prompts = [build_prompt(q, shots, spec.model_kind, spec.answer_format) for q in items["question"]]
     sampling = SamplingSpec(
         n=spec.k_max,
         temperature=spec.temperature,
@@ -62,7 +63,7 @@ def sample_answers(engine: Engine, train: pd.DataFrame, test: pd.DataFrame, spec
     rows = []
     for item, completion in zip(items.itertuples(), completions):
         for index, (text, tokens) in enumerate(zip(completion.texts, completion.token_counts)):
-            answer = extract_answer(text)
+            answer = extract(text, spec.answer_format)
             rows.append(
                 {
                     "query_id": item.id,
@@ -70,7 +71,7 @@ def sample_answers(engine: Engine, train: pd.DataFrame, test: pd.DataFrame, spec
                     "difficulty": item.difficulty,
                     "text": text,
                     "answer": answer,
-                    "correct": is_correct(answer, item.answer),
+                    "correct": is_correct(answer, item.answer, spec.answer_format),
                     "output_tokens": tokens,
                 }
             )

@@ -1,5 +1,12 @@
 """Compound systems whose modules are engine calls, each with its own model.
 
+Two systems: self-refine (modules generate, critique, refine) and multi-agent debate
+(one module per agent; each agent answers, then for ``rounds - 1`` rounds revises its
+answer after reading the other agents' latest answers; the system returns the most common
+final answer, ties going to the first agent). Decoding is greedy, so identical prompts to
+the same model are sent once (``_call`` de-duplicates), which lets the debate share its
+first round across allocations.
+
 Self-refine has three modules: generate, critique, refine. To score *every* allocation
 (model per module) from one pass, outputs are computed as a tree: each model generates;
 each model critiques each draft; each model refines each (draft, critique) pair. That is
@@ -16,17 +23,24 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
 from assay.engine import Engine, Prompt, SamplingSpec
-from assay.tasks.base import build_prompt, extract_answer, is_correct, stop_for
+from assay.tasks.base import build_prompt, extract, is_correct, stop_for
 
 log = logging.getLogger(__name__)
 
 SYSTEMS = {"self_refine": ("generate", "critique", "refine")}
+
+
+def module_names(system: str, agents: int = 2) -> tuple[str, ...]:
+    if system == "debate":
+        return tuple(f"agent{i + 1}" for i in range(agents))
+    return SYSTEMS[system]
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,7 @@ def _refine_prompt(question: str, draft: str, critique: str, kind: str, shots: l
     if kind == "instruct":
         content = (
             f"Problem: {question}\nDraft solution: {draft.strip()}\nCritique: {critique.strip()}\n\n"
-            "Write the corrected solution, ending with '#### <number>'."
+            "Write the corrected solution, ending with '#### <answer>'."
         )
         return [{"role": "user", "content": content}]
     demos = "".join(f"Question: {s['question']}\nAnswer: {s['solution']}\n\n" for s in shots)
@@ -54,14 +68,88 @@ def _refine_prompt(question: str, draft: str, critique: str, kind: str, shots: l
 
 
 def _call(model: PoolModel, prompts: list[Prompt], max_tokens: int) -> list[str]:
+    """Greedy outputs for ``prompts``; each distinct prompt is generated once."""
     if not prompts:
         return []
+    keys = [repr(p) for p in prompts]
+    unique = dict(zip(keys, prompts))
     sampling = SamplingSpec(max_tokens=max_tokens, stop=stop_for(model.kind))
-    return [c.texts[0] for c in model.engine.generate(prompts, sampling)]
+    outputs = model.engine.generate(list(unique.values()), sampling)
+    by_key = {k: c.texts[0] for k, c in zip(unique, outputs)}
+    return [by_key[k] for k in keys]
+
+
+def _debate_prompt(question: str, own: str, others: list[str], kind: str, shots: list[dict]) -> Prompt:
+    shared = "\n".join(f"Another agent answered: {o.strip()}" for o in others)
+    if kind == "instruct":
+        content = (
+            f"Problem: {question}\nYour previous answer: {own.strip()}\n{shared}\n\n"
+            "Considering these answers, give your updated solution, ending with '#### <answer>'."
+        )
+        return [{"role": "user", "content": content}]
+    demos = "".join(f"Question: {s['question']}\nAnswer: {s['solution']}\n\n" for s in shots)
+    return f"{demos}Question: {question}\nPrevious answers: {own.strip()}\n{shared}\nAnswer:"
+
+
+def debate_outputs(
+    pool: Mapping[str, PoolModel],
+    items: pd.DataFrame,
+    shots: list[dict],
+    max_tokens: int,
+    agents: int,
+    rounds: int,
+    answer_format: str = "number",
+) -> tuple[pd.DataFrame, int]:
+    """Every allocation (a model per agent) debated on every item; returns (table, calls)."""
+    names = list(pool)
+    questions = items["question"].tolist()
+    allocations = list(itertools.product(names, repeat=agents))
+    answers = {}  # (allocation, agent) -> list of texts per item
+    calls = 0
+    for round_index in range(rounds):
+        requests: dict[str, list[tuple[tuple, int, int, Prompt]]] = {m: [] for m in names}
+        for allocation in allocations:
+            for agent, model in enumerate(allocation):
+                for i, question in enumerate(questions):
+                    if round_index == 0:
+                        prompt = build_prompt(question, shots, pool[model].kind, answer_format)
+                    else:
+                        own = answers[allocation, agent][i]
+                        others = [answers[allocation, j][i] for j in range(agents) if j != agent]
+                        prompt = _debate_prompt(question, own, others, pool[model].kind, shots)
+                    requests[model].append((allocation, agent, i, prompt))
+        updated = {}
+        for model, entries in requests.items():
+            texts = _call(pool[model], [e[3] for e in entries], max_tokens)
+            calls += len({repr(e[3]) for e in entries})
+            for (allocation, agent, i, _), text in zip(entries, texts):
+                updated.setdefault((allocation, agent), [""] * len(questions))[i] = text
+        answers = updated
+    rows = []
+    for allocation in allocations:
+        for i, item in enumerate(items.itertuples()):
+            finals = [extract(answers[allocation, agent][i], answer_format) for agent in range(agents)]
+            counted = Counter(a for a in finals if a is not None)
+            top = max(counted.values(), default=0)
+            choice = next((a for a in finals if a is not None and counted[a] == top), None)
+            rows.append(
+                {
+                    "query_id": item.id,
+                    "allocation": "|".join(allocation),
+                    "correct": is_correct(choice, item.answer, answer_format),
+                    "text": "\n---\n".join(answers[allocation, agent][i] for agent in range(agents)),
+                }
+            )
+    log.info("debate: %d allocations x %d queries, %d distinct calls", len(allocations), len(items), calls)
+    return pd.DataFrame(rows), calls
 
 
 def self_refine_tree(
-    pool: Mapping[str, PoolModel], items: pd.DataFrame, shots: list[dict], max_tokens: int
+    pool: Mapping[str, PoolModel],
+    items: pd.DataFrame,
+    shots: list[dict],
+    max_tokens: int,
+    answer_format: str = "number",
 ) -> tuple[pd.DataFrame, int]:
     """Every allocation's output on every item; returns (table, LM calls spent)."""
     names = list(pool)
@@ -69,7 +157,8 @@ def self_refine_tree(
     calls = 0
     drafts = {}
     for m in names:
-        drafts[m] = _call(pool[m], [build_prompt(q, shots, pool[m].kind) for q in questions], max_tokens)
+        prompts = [build_prompt(q, shots, pool[m].kind, answer_format) for q in questions]
+        drafts[m] = _call(pool[m], prompts, max_tokens)
         calls += len(questions)
     critiques = {}
     for m1, m2 in itertools.product(names, repeat=2):
@@ -89,7 +178,7 @@ def self_refine_tree(
                 {
                     "query_id": item.id,
                     "allocation": f"{m1}|{m2}|{m3}",
-                    "correct": is_correct(extract_answer(text), item.answer),
+                    "correct": is_correct(extract(text, answer_format), item.answer, answer_format),
                     "text": text,
                 }
             )

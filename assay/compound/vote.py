@@ -27,7 +27,9 @@ ones; if none is accepted, vote over all K, which are then all rejected ones).
 Task accuracy at K is the mean over queries; its 95% interval is the normal interval of
 that mean over queries (per-query values are exact, so the remaining uncertainty is the
 sampling of queries and of each query's pool). The reference code's bootstrap (resample K
-of the n samples with replacement, B times) is ``bootstrap_vote_accuracy``.
+of the n samples with replacement, B times) is ``bootstrap_vote_accuracy``; note that it
+estimates voting over K draws *with* replacement from the pool, a slightly different
+quantity, and carries Monte Carlo noise (benchmarks/vote.py measures both).
 
 Input table (``samples.parquet`` of ``sample_answers``): one row per sample with columns
 ``query_id``, ``answer`` (str, null when none was extracted), ``correct`` (bool) and, for
@@ -46,15 +48,14 @@ from scipy.special import comb
 NO_ANSWER = "\x00no-answer"
 
 
-def _choose_row(c: int, top: int) -> np.ndarray:
-    return comb(c, np.arange(top + 1), exact=False)
-
-
 def vote_curve(correct_count: int, other_counts: Sequence[int], k_max: int | None = None) -> np.ndarray:
     """Exact P(Vote@K correct) for K = 1..k_max (default: the pool size n).
 
     ``correct_count`` is how many pool samples carry the correct answer; ``other_counts``
-    the counts of each wrong answer (the no-answer class included).
+    the counts of each wrong answer (the no-answer class included). Wrong answers with
+    fewer than j samples can never reach j votes, so together they contribute the plain
+    binomial row C(their total, r); only answers with at least j samples need the tie
+    variable, which keeps the cost low for realistic pools (a few frequent answers).
     """
     others = [int(c) for c in other_counts if c > 0]
     n = int(correct_count) + sum(others)
@@ -66,36 +67,27 @@ def vote_curve(correct_count: int, other_counts: Sequence[int], k_max: int | Non
         return curve[1:]
     rest = n - correct_count
     for j in range(1, min(correct_count, k_max) + 1):
-        # poly[r, t]: ways to draw r samples from the others with t of them tied at j
-        poly = np.zeros((rest + 1, 1))
-        poly[0, 0] = 1.0
-        for c in others:
-            top = min(c, j)
-            coef = _choose_row(c, top)
-            tied = np.zeros((top + 1, 2))
-            tied[: min(c, j - 1) + 1, 0] = coef[: min(c, j - 1) + 1]
-            if c >= j:
-                tied[j, 1] = coef[j]
-            poly = _convolve2d(poly, tied, rest)
+        big = [c for c in others if c >= j]
+        small = rest - sum(big)
+        # poly[r, t]: ways to draw r samples from the others with t of them tied at j votes
+        poly = comb(small, np.arange(small + 1))[:, None]
+        for c in big:
+            below = comb(c, np.arange(j))  # drawn 0..j-1 times: no tie
+            tie = comb(c, j)
+            rows = min(poly.shape[0] + j, rest + 1)
+            grown = np.zeros((rows, poly.shape[1] + 1))
+            for t in range(poly.shape[1]):
+                spread = np.convolve(poly[:, t], below)[:rows]
+                grown[: len(spread), t] += spread
+                shifted = poly[: rows - j, t] * tie
+                grown[j : j + len(shifted), t + 1] += shifted
+            poly = grown
         share = 1.0 / (1.0 + np.arange(poly.shape[1]))
-        weights = poly @ share  # W_j(r) for r = 0..rest
-        ks = np.arange(j, min(k_max, j + rest) + 1)
+        weights = poly @ share  # W_j(r), r = 0..len-1
+        ks = np.arange(j, min(k_max, j + len(weights) - 1) + 1)
         curve[ks] += comb(correct_count, j) * weights[ks - j]
     ks = np.arange(1, k_max + 1)
     return curve[1:] / comb(n, ks)
-
-
-def _convolve2d(a: np.ndarray, b: np.ndarray, max_rows: int) -> np.ndarray:
-    rows = min(a.shape[0] + b.shape[0] - 1, max_rows + 1)
-    out = np.zeros((rows, a.shape[1] + b.shape[1] - 1))
-    for i in range(b.shape[0]):
-        for t in range(b.shape[1]):
-            if b[i, t] == 0:
-                continue
-            stop = min(a.shape[0], rows - i)
-            if stop > 0:
-                out[i : i + stop, t : t + a.shape[1]] += b[i, t] * a[:stop]
-    return out
 
 
 def _counts(answers: Sequence[str | None], correct: Sequence[bool]) -> tuple[int, list[int]]:

@@ -1,4 +1,4 @@
-"""Tasks: the generated arithmetic task, GSM8K, and a user's own file.
+"""Tasks: the generated arithmetic task, GSM8K, MMLU, and a user's own file.
 
 ``prepare(spec)`` returns the train/dev/test splits as DataFrames in the schema of
 :mod:`assay.tasks.base`; ``write_splits`` stores them as ``{split}.parquet``.
@@ -12,10 +12,15 @@ from typing import Any
 import pandas as pd
 
 from assay.errors import ConfigError, DataError
-from assay.tasks import arithmetic, gsm8k
+from assay.tasks import arithmetic, gsm8k, mmlu
 from assay.tasks.base import SPLITS, check_columns, finalize_split
 
-TASKS = ("arithmetic", "gsm8k", "file")
+TASKS = ("arithmetic", "gsm8k", "mmlu", "file")
+
+
+def answer_format(task_name: str) -> str:
+    """ "choice" for multiple-choice tasks (MMLU), "number" otherwise."""
+    return "choice" if task_name == "mmlu" else "number"
 
 
 def prepare(spec: dict[str, Any]) -> dict[str, pd.DataFrame]:
@@ -26,6 +31,8 @@ def prepare(spec: dict[str, Any]) -> dict[str, pd.DataFrame]:
         splits = arithmetic.generate_splits(sizes, spec["levels"], spec["seed"])
     elif name == "gsm8k":
         splits = gsm8k.load_splits(spec.get("source") or "openai/gsm8k", sizes, spec["seed"])
+    elif name == "mmlu":
+        splits = mmlu.load_splits(spec.get("source") or "cais/mmlu", spec.get("subset") or "all", sizes)
     elif name == "file":
         splits = _load_file_task(spec)
     else:

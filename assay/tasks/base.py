@@ -31,6 +31,10 @@ REQUIRED_COLUMNS = ("question", "answer")
 INSTRUCTION = (
     "Solve the math problem. Reason briefly, then give the final answer on its own line as '#### <number>'."
 )
+CHOICE_INSTRUCTION = (
+    "Answer the multiple-choice question. Reason briefly, then give the letter of the answer "
+    "on its own line as '#### <letter>'."
+)
 BASE_STOP = ("\nQuestion:", "\n\n\n")
 
 _FINAL = re.compile(r"####\s*\$?\s*(-?[\d,]*\.?\d+)")
@@ -61,16 +65,43 @@ def extract_answer(text: str) -> str | None:
     return normalize_number(numbers[-1]) if numbers else None
 
 
-def is_correct(predicted: str | None, answer: str) -> bool:
-    return predicted is not None and predicted == normalize_number(answer)
+_CHOICE_FINAL = re.compile(r"####\s*\(?([A-J])\b")
+_CHOICE_ANSWER_IS = re.compile(r"answer is\s*:?\s*\(?([A-J])\b", re.IGNORECASE)
+_CHOICE_ANY = re.compile(r"\(([A-J])\)|\b([A-J])[.):]")
+
+#: How a task's answers look: "number" (arithmetic, GSM8K) or "choice" (a letter, MMLU).
+ANSWER_FORMATS = ("number", "choice")
 
 
-def chat_prompt(question: str, shots: Sequence[dict]) -> Prompt:
+def extract_choice(text: str) -> str | None:
+    """A multiple-choice letter: after '####', else after 'answer is', else the last '(X)' or 'X.'."""
+    for pattern in (_CHOICE_FINAL, _CHOICE_ANSWER_IS):
+        match = pattern.search(text)
+        if match:
+            return match.group(1).upper()
+    found = _CHOICE_ANY.findall(text)
+    return (found[-1][0] or found[-1][1]).upper() if found else None
+
+
+def extract(text: str, answer_format: str = "number") -> str | None:
+    """The final answer in the task's format (None when there is none)."""
+    return extract_choice(text) if answer_format == "choice" else extract_answer(text)
+
+
+def is_correct(predicted: str | None, answer: str, answer_format: str = "number") -> bool:
+    if predicted is None:
+        return False
+    if answer_format == "choice":
+        return predicted.upper() == str(answer).strip().upper()
+    return predicted == normalize_number(answer)
+
+
+def chat_prompt(question: str, shots: Sequence[dict], instruction: str = INSTRUCTION) -> Prompt:
     messages: list[dict[str, str]] = []
     for shot in shots:
-        messages.append({"role": "user", "content": f"{INSTRUCTION}\n\nProblem: {shot['question']}"})
+        messages.append({"role": "user", "content": f"{instruction}\n\nProblem: {shot['question']}"})
         messages.append({"role": "assistant", "content": shot["solution"]})
-    messages.append({"role": "user", "content": f"{INSTRUCTION}\n\nProblem: {question}"})
+    messages.append({"role": "user", "content": f"{instruction}\n\nProblem: {question}"})
     return messages
 
 
@@ -79,10 +110,12 @@ def completion_prompt(question: str, shots: Sequence[dict]) -> Prompt:
     return "".join(blocks) + f"Question: {question}\nAnswer:"
 
 
-def build_prompt(question: str, shots: Sequence[dict], model_kind: str) -> Prompt:
+def build_prompt(
+    question: str, shots: Sequence[dict], model_kind: str, answer_format: str = "number"
+) -> Prompt:
     """Chat for instruct models, few-shot completion for base models."""
     if model_kind == "instruct":
-        return chat_prompt(question, shots)
+        return chat_prompt(question, shots, CHOICE_INSTRUCTION if answer_format == "choice" else INSTRUCTION)
     return completion_prompt(question, shots)
 
 

@@ -133,3 +133,41 @@ def test_few_shot_examples_are_the_easiest_train_items():
     shots = few_shot_examples(train, 3)
     assert [s["difficulty"] for s in shots] == [1, 1, 1]
     assert [s["id"] for s in shots] == train[train["difficulty"] == 1]["id"].head(3).tolist()
+
+
+def test_mmlu_loader_reads_the_datasets_own_format(repo):
+    splits = tasks.prepare(
+        {
+            "name": "mmlu",
+            "source": str(repo / "tests/fixtures/mmlu"),
+            "subset": "high_school_physics",
+            "seed": 0,
+        }
+    )
+    assert {k: len(v) for k, v in splits.items()} == {"train": 2, "dev": 1, "test": 3}
+    first = splits["test"].iloc[0]
+    assert first["answer"] == "C" and "\nC. 6 N" in first["question"] and first["solution"] == "#### C"
+    assert splits["test"]["difficulty"].isna().all()
+
+
+def test_mmlu_answer_index_out_of_range_names_the_row():
+    from assay.tasks import mmlu
+
+    raw = pd.DataFrame({"question": ["q"], "choices": [["a", "b"]], "answer": [3]})
+    with pytest.raises(DataError, match="row 0 answer index 3"):
+        mmlu.convert(raw, "fixture:test")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("The force is F = ma.\n#### C", "C"),
+        ("the answer is (b)", "B"),
+        ("I pick (D) here", "D"),
+        ("none", None),
+    ],
+)
+def test_extract_choice(text, expected):
+    from assay.tasks.base import extract_choice
+
+    assert extract_choice(text) == expected

@@ -108,3 +108,14 @@ def test_select_reports_selector_exhaustive_and_single_models():
         table.loc["exhaustive", "allocation"] == "a|b|b" and table.loc["exhaustive", "test_accuracy"] == 1.0
     )
     assert set(table.index) == {"llm_selector", "exhaustive", "single:a", "single:b"}
+
+
+def test_debate_scores_every_allocation_and_shares_identical_prompts(engine, splits):
+    from assay.compound.systems import debate_outputs
+
+    pool = {"a": PoolModel(engine, "instruct"), "b": PoolModel(engine, "instruct")}
+    items = splits["test"].head(2)
+    outputs, calls = debate_outputs(pool, items, [], max_tokens=4, agents=2, rounds=2)
+    assert outputs["allocation"].nunique() == 4 and len(outputs) == 8
+    # round 1: one distinct prompt per (model, item); round 2: one per (allocation, agent, item)
+    assert calls <= 2 * 2 + 4 * 2 * 2
