@@ -56,6 +56,11 @@ def _critique_prompt(question: str, draft: str, kind: str) -> Prompt:
     return body + "\nCritique:"
 
 
+def _demos(shots: list[dict]) -> str:
+    """Few-shot demonstrations for base models, in the completion format of the tasks."""
+    return "".join(f"Question: {s['question']}\nAnswer: {s['solution']}\n\n" for s in shots)
+
+
 def _refine_prompt(question: str, draft: str, critique: str, kind: str, shots: list[dict]) -> Prompt:
     if kind == "instruct":
         content = (
@@ -63,8 +68,8 @@ def _refine_prompt(question: str, draft: str, critique: str, kind: str, shots: l
             "Write the corrected solution, ending with '#### <answer>'."
         )
         return [{"role": "user", "content": content}]
-    demos = "".join(f"Question: {s['question']}\nAnswer: {s['solution']}\n\n" for s in shots)
-    return f"{demos}Question: {question}\nDraft: {draft.strip()}\nCritique: {critique.strip()}\nAnswer:"
+    tail = f"Draft: {draft.strip()}\nCritique: {critique.strip()}\nAnswer:"
+    return f"{_demos(shots)}Question: {question}\n{tail}"
 
 
 def _call(model: PoolModel, prompts: list[Prompt], max_tokens: int) -> list[str]:
@@ -87,8 +92,7 @@ def _debate_prompt(question: str, own: str, others: list[str], kind: str, shots:
             "Considering these answers, give your updated solution, ending with '#### <answer>'."
         )
         return [{"role": "user", "content": content}]
-    demos = "".join(f"Question: {s['question']}\nAnswer: {s['solution']}\n\n" for s in shots)
-    return f"{demos}Question: {question}\nPrevious answers: {own.strip()}\n{shared}\nAnswer:"
+    return f"{_demos(shots)}Question: {question}\nPrevious answers: {own.strip()}\n{shared}\nAnswer:"
 
 
 def debate_outputs(

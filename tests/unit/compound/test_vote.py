@@ -14,20 +14,9 @@ from assay.compound.vote import (
 )
 
 
-def brute_vote(answers, correct, k):
-    """Average over every K-subset of the pool, ties split uniformly."""
-    good = {a for a, ok in zip(answers, correct) if ok and a is not None}
-    total, subsets = 0.0, 0
-    for subset in itertools.combinations(range(len(answers)), k):
-        counts = Counter("none" if answers[i] is None else answers[i] for i in subset)
-        top = max(counts.values())
-        modes = [a for a, c in counts.items() if c == top]
-        total += sum(a in good for a in modes) / len(modes)
-        subsets += 1
-    return total / subsets
-
-
 def brute_filter_vote(answers, correct, accepted, k):
+    """Average over every K-subset of the pool: vote over the accepted samples of the
+    subset (all of them when none is accepted), ties split uniformly."""
     good = {a for a, ok in zip(answers, correct) if ok and a is not None}
     total, subsets = 0.0, 0
     for subset in itertools.combinations(range(len(answers)), k):
@@ -38,6 +27,11 @@ def brute_filter_vote(answers, correct, accepted, k):
         total += sum(a in good for a in modes) / len(modes)
         subsets += 1
     return total / subsets
+
+
+def brute_vote(answers, correct, k):
+    """Plain vote: a filter that accepts nothing falls back to voting over all K."""
+    return brute_filter_vote(answers, correct, [False] * len(answers), k)
 
 
 POOLS = [
