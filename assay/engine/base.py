@@ -101,7 +101,7 @@ class Engine(abc.ABC):
     """A loaded model that turns prompts into completions.
 
     ``generate`` sends the prompts in a few large chunks (still batched: at least
-    ``min_chunk`` prompts each) so that the rule log shows progress with rate and ETA,
+    ``min_chunk`` sequences each) so that the rule log shows progress with rate and ETA,
     one line per chunk, rather than a bar per item.
     """
 
@@ -111,7 +111,8 @@ class Engine(abc.ABC):
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[Completion]:
         """One Completion per prompt, in order."""
-        size = max(self.min_chunk, math.ceil(len(prompts) / self.progress_chunks))
+        # chunks of at least ``min_chunk`` sequences (prompts x n), about progress_chunks of them
+        size = max(math.ceil(self.min_chunk / sampling.n), math.ceil(len(prompts) / self.progress_chunks))
         self._start(sampling)
         started, tokens, done = time.time(), 0, []
         for start in range(0, len(prompts), size):
