@@ -39,7 +39,10 @@ def get_artifact_name(stage):
 
 def get_report_labels(stage, figure):
     """Report labels: which model and which figure."""
-    return lambda wildcards: {"model": PLAN.get(stage, wildcards.key).name, "figure": figure}
+    return lambda wildcards: {
+        "model": PLAN.get(stage, wildcards.key).name,
+        "figure": figure,
+    }
 
 
 def get_upstream(stage, role, name="manifest.json"):
@@ -75,13 +78,30 @@ def get_stage_manifests():
 
 
 def get_study_tables():
-    """The per-study tables of the stages this study has."""
+    """The per-study tables of the stages this study has, shown in the report."""
     tables = []
     if PLAN.stage("scaling"):
-        tables.append(f"{RESULTS}/call_scaling.csv")
+        tables.append(
+            in_report(
+                f"{RESULTS}/call_scaling.csv", "call_scaling_table", "call scaling"
+            )
+        )
     if PLAN.stage("selection"):
-        tables.append(f"{RESULTS}/allocations.csv")
+        tables.append(
+            in_report(f"{RESULTS}/allocations.csv", "allocations_table", "allocations")
+        )
     return tables
+
+
+def in_report(path, caption, table):
+    """A per-study table marked for the report's Tables category."""
+    flag = report
+    return flag(
+        path,
+        caption=f"../report/{caption}.rst",
+        category="Tables",
+        labels={"table": table},
+    )
 
 
 def get_final_outputs():

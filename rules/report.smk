@@ -4,7 +4,12 @@ rule index_study:
         manifests=get_stage_manifests(),
     output:
         index=f"{RESULTS}/index.json",
-        accuracy=f"{RESULTS}/accuracy_by_difficulty.csv",
+        accuracy=report(
+            f"{RESULTS}/accuracy_by_difficulty.csv",
+            caption="../report/accuracy_table.rst",
+            category="Tables",
+            labels={"table": "accuracy by difficulty"},
+        ),
         summary=f"{RESULTS}/summary.md",
         tables=get_study_tables(),
         figure=report(
@@ -12,15 +17,14 @@ rule index_study:
             caption="../report/accuracy.rst",
             category="Evaluation",
         ),
-    params:
-        index=PLAN.index(),
-        results=RESULTS,
     log:
         f"{LOGS}/index_study.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=500,
-    conda:
-        CONDA_ENV
+    params:
+        index=PLAN.index(),
     script:
         "../scripts/index_study.py"

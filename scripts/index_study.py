@@ -1,12 +1,14 @@
 """Rule index_study: results/{study}/ (index.json, the key tables, summary.md)."""
 
+from pathlib import Path
+
 from assay.jobs import logged
 from assay.study import write_study_index
 
 
 def main(sm) -> None:
     with logged(sm.log[0]):
-        write_study_index(sm.params.index, sm.params.results)
+        write_study_index(sm.params.index, Path(sm.output.index).parent)
 
 
 if __name__ == "__main__":
