@@ -78,6 +78,7 @@ rule fit_call_scaling:
         mem_mb=2000,
     params:
         artifact=get_artifact("scaling"),
+        name=get_artifact_name("scaling"),
     script:
         "../scripts/fit_call_scaling.py"
 

@@ -20,9 +20,10 @@ def main(sm) -> None:
             out["predicted"].to_parquet(staging.dir / "predicted_curves.parquet", index=False)
             out["difficulty"].to_parquet(staging.dir / "difficulty.parquet", index=False)
             (staging.dir / "scaling.json").write_text(json.dumps(out["summary"], indent=2) + "\n")
-            title = f"{len(out['difficulty'])} queries, pool of {out['summary']['pool_size']}"
+            pool = out["summary"]["pool_size"]
+            title = f"{sm.params.name}: {len(out['difficulty'])} queries, pool of {pool}"
             vote_curves_figure(out["curves"], out["predicted"], title, staging.dir / "vote_curves")
-            difficulty_figure(out["difficulty"], "per-query difficulty", staging.dir / "difficulty")
+            difficulty_figure(out["difficulty"], sm.params.name, staging.dir / "difficulty")
             staging.record(summary=out["summary"])
 
 

@@ -9,7 +9,7 @@ from assay.artifacts import publish
 from assay.compound.analysis import select
 from assay.compound.figures import allocation_figure
 from assay.compound.systems import PoolModel, debate_outputs, self_refine_tree
-from assay.engine import EngineSpec, load_engine
+from assay.engine import load_engine, pool_engine_spec
 from assay.evaluate import few_shot_examples
 from assay.jobs import artifact_ref, logged
 from assay.models import checkpoint_dir
@@ -19,7 +19,7 @@ def main(sm) -> None:
     with logged(sm.log[0]):
         ref = artifact_ref(sm.params.artifact, sm.output.manifest)
         spec = ref.spec
-        engine_spec = EngineSpec.from_dict({**sm.params.engine, "backend": spec["engine"]["backend"]})
+        engine_spec = pool_engine_spec(sm.params.engine, spec["engine"]["backend"], len(spec["models"]))
         keys = {role.split(":", 1)[1]: key for role, key in ref.upstream.items() if role.startswith("model:")}
         folders = {Path(m).parent.name: Path(m).parent for m in sm.input.models}
         pool = {

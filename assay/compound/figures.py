@@ -16,10 +16,15 @@ def vote_curves_figure(curves: pd.DataFrame, predicted: pd.DataFrame, title: str
     """Accuracy against K: measured points with 95% bands, fitted and closed-form predictions;
     and accuracy against LM calls spent (verifier-based judging costs 2 calls per K)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = {
+        "vote": dict(marker="o", ls="-", lw=2.5, ms=4),
+        "filter_vote": dict(marker="x", ls=":", lw=1.5, ms=5),
+    }
     for method in ("vote", "filter_vote"):
         part = curves[curves["method"] == method]
-        left.plot(part["k"], part["accuracy"], "o-", ms=3, color=COLORS[method], label=f"{method} (measured)")
-        left.fill_between(part["k"], part["low"], part["high"], color=COLORS[method], alpha=0.15)
+        label = f"{method} (measured)"
+        left.plot(part["k"], part["accuracy"], color=COLORS[method], label=label, **styles[method])
+        left.fill_between(part["k"], part["low"], part["high"], color=COLORS[method], alpha=0.12)
     for source in ("fitted", "closed_form"):
         part = predicted[predicted["source"] == source]
         left.plot(part["k"], part["accuracy"], "--", color=COLORS[source], label=f"vote ({source} law)")

@@ -14,6 +14,7 @@ __all__ = [
     "Prompt",
     "SamplingSpec",
     "load_engine",
+    "pool_engine_spec",
     "resolve_backend",
     "truncate_at_stop",
 ]
@@ -24,6 +25,19 @@ def resolve_backend(backend: str) -> str:
     if backend != "auto":
         return backend
     return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
+
+
+def pool_engine_spec(engine: dict, backend: str, pool_size: int) -> EngineSpec:
+    """The spec for one of ``pool_size`` engines held at once in one job: each vLLM engine
+    gets its share of the GPU memory (and of the CPU KV cache) so that all of them fit."""
+    spec = EngineSpec.from_dict({**engine, "backend": backend})
+    return EngineSpec.from_dict(
+        {
+            **spec.as_dict(),
+            "gpu_memory_utilization": spec.gpu_memory_utilization / pool_size,
+            "kv_cache_gb": max(1, spec.kv_cache_gb // pool_size),
+        }
+    )
 
 
 def load_engine(checkpoint: str | Path, spec: EngineSpec) -> Engine:

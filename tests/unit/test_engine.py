@@ -80,3 +80,11 @@ def test_generate_logs_progress_with_rate_and_eta(hf_engine, caplog, monkeypatch
     assert len(out) == 6
     lines = [r.getMessage() for r in caplog.records if "prompts" in r.getMessage()]
     assert len(lines) == 3 and "6/6 prompts (100%)" in lines[-1] and "tok/s, ETA" in lines[0]
+
+
+def test_pool_engines_share_the_gpu_memory():
+    from assay.engine import pool_engine_spec
+
+    spec = pool_engine_spec({"gpu_memory_utilization": 0.9, "kv_cache_gb": 4, "dtype": "float32"}, "vllm", 3)
+    assert spec.backend == "vllm" and spec.dtype == "float32"
+    assert spec.gpu_memory_utilization == pytest.approx(0.3) and spec.kv_cache_gb == 1
