@@ -29,7 +29,7 @@ STAGE_VERSIONS = {
     "evaluate": 2,  # 2: few-shot examples are the easiest train items
     "samples": 1,
     "verdicts": 1,
-    "scaling": 1,
+    "scaling": 2,  # 2: figures titled by model, vote and filter-vote drawn apart
     "selection": 1,
 }
 
