@@ -42,7 +42,9 @@ def _show_every_item(page) -> list[dict]:
     eyes = page.locator('a[iconname="eye"]')
     for i in range(eyes.count()):
         eyes.nth(i).click()
-        page.wait_for_timeout(400)
+        page.wait_for_function(
+            "() => Array.from(document.images).some(i => i.clientWidth > 100 && i.complete)", timeout=15_000
+        )
         shown += page.evaluate(SHOWN_IMAGES)
     return shown
 
