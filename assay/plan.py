@@ -30,7 +30,7 @@ STAGE_VERSIONS = {
     "samples": 1,
     "verdicts": 1,
     "scaling": 2,  # 2: figures titled by model, vote and filter-vote drawn apart
-    "selection": 1,
+    "selection": 2,  # 2: allocation figure shows dev and test accuracy
 }
 
 

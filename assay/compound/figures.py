@@ -57,12 +57,15 @@ def difficulty_figure(difficulty: pd.DataFrame, title: str, stem: Path) -> None:
 
 def allocation_figure(allocations: pd.DataFrame, stem: Path, modules: tuple[str, ...] = ()) -> None:
     """Held-out accuracy of each allocation method (bars labelled with the allocation)."""
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(allocations) + 1.5))
-    labels = [f"{m}\n{a}" for m, a in zip(allocations["method"], allocations["allocation"])]
-    ax.barh(labels, allocations["test_accuracy"], color="C0")
-    ax.set_xlabel("held-out accuracy (share of test queries)")
+    fig, ax = plt.subplots(figsize=(10, 0.7 * len(allocations) + 1.8))
+    pairs = zip(allocations["method"], allocations["allocation"])
+    labels = [f"{method}\n{allocation.replace('|', ' | ')}" for method, allocation in pairs]
+    ax.barh(labels, allocations["test_accuracy"], color="C0", label="held-out (test)")
+    ax.scatter(allocations["train_accuracy"], labels, color="C3", zorder=3, label="selection (dev)")
+    ax.set_xlabel("accuracy (share of queries)")
     ax.set_xlim(0, 1)
     ax.invert_yaxis()
-    ax.tick_params(axis="y", labelsize=7)
-    ax.set_title("model per module" + (f" ({'|'.join(modules)})" if modules else ""))
+    ax.tick_params(axis="y", labelsize=8)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("a model per module" + (f"\nmodules: {' | '.join(modules)}" if modules else ""), fontsize=10)
     save(fig, stem)
