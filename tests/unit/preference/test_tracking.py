@@ -1,0 +1,67 @@
+import pandas as pd
+import pytest
+import torch
+
+from assay.preference.tracking import DisplacementCallback, displacement_summary, sequence_logprobs
+
+PAIRS = pd.DataFrame(
+    {
+        "pair_id": ["a", "b", "c"],
+        "prompt": ["question : what is 1 + 2 ?", "the answer is", "# # #"],
+        "chosen": [" answer : 3", " 42", " 7"],
+        "rejected": [" answer : 7 # #", " 1 + 2", " #"],
+    }
+)
+
+
+def test_sequence_logprobs_match_a_direct_computation(tiny_checkpoint):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    scores = sequence_logprobs(model, tokenizer, PAIRS, batch_size=2).set_index("pair_id")
+    for row in PAIRS.itertuples():
+        prompt = tokenizer(row.prompt)["input_ids"]
+        response = tokenizer(row.chosen, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prompt + response])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0].float(), -1)
+        direct = sum(float(logp[len(prompt) - 1 + i, t]) for i, t in enumerate(response))
+        assert scores.loc[row.pair_id, "logp_chosen"] == pytest.approx(direct, abs=1e-4)
+
+
+def test_callback_tracks_train_and_heldout_through_dpo_training(tiny_checkpoint, tmp_path):
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOTrainer
+
+    from assay.preference.training import PreferenceSpec, dpo_config
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
+    callback = DisplacementCallback(tokenizer, PAIRS.head(2), PAIRS.tail(1), every=2)
+    spec = PreferenceSpec(variant="sigmoid", batch_size=2, learning_rate=5e-2, lora=False)
+    data = Dataset.from_pandas(PAIRS.head(2)[["prompt", "chosen", "rejected"]])
+    trainer = DPOTrainer(
+        model=model,
+        args=dpo_config(spec, tmp_path, max_steps=4),
+        train_dataset=data,
+        processing_class=tokenizer,
+        callbacks=[callback],
+    )
+    trainer.train()
+    log = pd.DataFrame(callback.log)
+    assert sorted(log["step"].unique()) == [0, 2, 4] and set(log["split"]) == {"train", "heldout"}
+    train = log[log["split"] == "train"].set_index("step")
+    assert train.loc[4, "margin"] > train.loc[0, "margin"]  # DPO widens the margin on its pairs
+    summary = displacement_summary(callback.per_pair[0], callback.per_pair[4])
+    assert summary["pairs"] == 2 and summary["delta_margin"] > 0
+
+
+def test_displacement_summary_with_ches():
+    before = pd.DataFrame({"pair_id": list("abcd"), "logp_chosen": [-5.0] * 4, "logp_rejected": [-6.0] * 4})
+    after = before.assign(logp_chosen=[-4.0, -6.0, -7.0, -9.0], logp_rejected=[-8.0, -9.0, -10.0, -12.0])
+    ches = pd.DataFrame({"pair_id": list("abcd"), "ln_ches": [0.1, 0.2, 0.3, 0.4]})
+    summary = displacement_summary(before, after, ches)
+    assert summary["share_chosen_fell"] == 0.75 and summary["delta_logp_chosen"] == pytest.approx(-1.5)
+    assert summary["spearman_ches_displacement"] == pytest.approx(1.0)
