@@ -55,3 +55,21 @@ def artifact_ref(params_artifact: dict, manifest_path: str | Path):
     from assay.artifacts import ArtifactRef
 
     return ArtifactRef.from_params(params_artifact, Path(manifest_path).parent)
+
+
+@contextmanager
+def engine_job(
+    params_artifact: dict, manifest_path: str | Path, model_manifest: str | Path, engine_params: dict
+):
+    """Publish one artifact computed with one engine on one model: yields (ref, staging,
+    engine); the engine's name goes into the manifest."""
+    from assay.artifacts import publish
+    from assay.engine import EngineSpec, load_engine
+    from assay.models import checkpoint_dir
+
+    ref = artifact_ref(params_artifact, manifest_path)
+    checkpoint = checkpoint_dir(Path(model_manifest).parent)
+    with publish(ref) as staging, load_engine(checkpoint, EngineSpec.from_dict(engine_params)) as engine:
+        staging.engine = engine.name
+        staging.record(engine_start_s=round(engine.start_seconds, 1))
+        yield ref, staging, engine

@@ -1,28 +1,19 @@
 """Rule evaluate: one model answers the test split."""
 
-from pathlib import Path
-
 import pandas as pd
 
-from assay.artifacts import ArtifactRef, publish
-from assay.engine import EngineSpec, load_engine
 from assay.evaluate import EvalSpec, evaluate, write_evaluation
-from assay.jobs import logged
-from assay.models import checkpoint_dir
+from assay.jobs import engine_job, logged
 
 
 def main(sm) -> None:
     with logged(sm.log[0]):
-        ref = ArtifactRef.from_params(sm.params.artifact, Path(sm.output.manifest).parent)
-        engine_spec = EngineSpec.from_dict(sm.params.engine)
-        checkpoint = checkpoint_dir(Path(sm.input.model).parent)
         train, test = pd.read_parquet(sm.input.train), pd.read_parquet(sm.input.test)
-        with publish(ref) as staging, load_engine(checkpoint, engine_spec) as engine:
-            staging.engine = engine.name
-            summary = write_evaluation(
-                evaluate(engine, train, test, EvalSpec.from_dict(ref.spec)), staging.dir
-            )
-            staging.record(accuracy=summary["accuracy"], n=summary["n"], engine_start_s=engine.start_seconds)
+        with engine_job(sm.params.artifact, sm.output.manifest, sm.input.model, sm.params.engine) as job:
+            ref, staging, engine = job
+            results = evaluate(engine, train, test, EvalSpec.from_dict(ref.spec))
+            summary = write_evaluation(results, staging.dir)
+            staging.record(accuracy=summary["accuracy"], n=summary["n"])
 
 
 if __name__ == "__main__":

@@ -1,27 +1,17 @@
 """Rule sample_answers: K_max samples per test query from one generator."""
 
-from pathlib import Path
-
 import pandas as pd
 
-from assay.artifacts import publish
 from assay.compound.sampling import SampleSpec, sample_answers
-from assay.engine import EngineSpec, load_engine
-from assay.jobs import artifact_ref, logged
-from assay.models import checkpoint_dir
+from assay.jobs import engine_job, logged
 
 
 def main(sm) -> None:
     with logged(sm.log[0]):
-        ref = artifact_ref(sm.params.artifact, sm.output.manifest)
-        spec = SampleSpec(**{k: v for k, v in ref.spec.items() if k != "engine"})
         train, test = pd.read_parquet(sm.input.train), pd.read_parquet(sm.input.test)
-        engine_spec = EngineSpec.from_dict(sm.params.engine)
-        with (
-            publish(ref) as staging,
-            load_engine(checkpoint_dir(Path(sm.input.model).parent), engine_spec) as engine,
-        ):
-            staging.engine = engine.name
+        with engine_job(sm.params.artifact, sm.output.manifest, sm.input.model, sm.params.engine) as job:
+            ref, staging, engine = job
+            spec = SampleSpec(**{k: v for k, v in ref.spec.items() if k != "engine"})
             samples = sample_answers(engine, train, test, spec)
             samples.to_parquet(staging.dir / "samples.parquet", index=False)
             staging.record(
