@@ -61,6 +61,7 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/vote.py
 
 clean:
 	rm -rf .snakemake logs results
