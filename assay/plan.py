@@ -27,7 +27,7 @@ STAGE_VERSIONS = {
     "models": 1,
     "tasks": 1,
     "evaluate": 2,  # 2: few-shot examples are the easiest train items
-    "samples": 1,
+    "samples": 2,  # 2: sampled in progress chunks (changes the random streams)
     "verdicts": 1,
     "scaling": 2,  # 2: figures titled by model, vote and filter-vote drawn apart
     "selection": 2,  # 2: allocation figure shows dev and test accuracy
