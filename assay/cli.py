@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 
 from assay.artifacts import (
+    TMP_DIR,
     canonical_json,
     find_artifact,
     folder_size,
+    is_finished,
     iter_artifacts,
     leftovers,
     read_manifest,
@@ -80,9 +82,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 def artifact_state(store: Path, stage: str, key: str) -> str:
     """done (published), running (a staging folder exists) or missing."""
-    if (store / stage / key / "manifest.json").is_file():
+    if is_finished(store / stage / key):
         return "done"
-    if any((store / ".tmp").glob(f"{stage}-{key}-*")):
+    if any((store / TMP_DIR).glob(f"{stage}-{key}-*")):
         return "running"
     return "missing"
 

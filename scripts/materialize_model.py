@@ -1,15 +1,13 @@
 """Rule materialize_model: one model as a safetensors checkpoint artifact."""
 
-from pathlib import Path
-
-from assay.artifacts import ArtifactRef, publish
-from assay.jobs import logged
+from assay.artifacts import publish
+from assay.jobs import artifact_ref, logged
 from assay.models import materialize
 
 
 def main(sm) -> None:
     with logged(sm.log[0]):
-        ref = ArtifactRef.from_params(sm.params.artifact, Path(sm.output.manifest).parent)
+        ref = artifact_ref(sm.params.artifact, sm.output.manifest)
         spec = ref.spec
         with publish(ref) as staging:
             staging.record(**materialize(spec["source"], spec["dtype"], spec["revision"], staging.dir))

@@ -1,15 +1,13 @@
 """Rule prepare_task: the task's splits as Parquet."""
 
-from pathlib import Path
-
 from assay import tasks
-from assay.artifacts import ArtifactRef, publish
-from assay.jobs import logged
+from assay.artifacts import publish
+from assay.jobs import artifact_ref, logged
 
 
 def main(sm) -> None:
     with logged(sm.log[0]):
-        ref = ArtifactRef.from_params(sm.params.artifact, Path(sm.output.manifest).parent)
+        ref = artifact_ref(sm.params.artifact, sm.output.manifest)
         with publish(ref) as staging:
             counts = tasks.write_splits(tasks.prepare(ref.spec), staging.dir)
             staging.record(rows=counts)

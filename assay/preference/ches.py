@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from assay.preference.batching import encode_pairs
 from assay.preference.pairs import similarity
 
 SUBSETS = ("all", "lowest", "highest", "random")
@@ -42,16 +43,7 @@ def response_hidden_states(model, tokenizer, prompts: Sequence[str], responses: 
     response starts."""
     import torch
 
-    prompt_ids = [tokenizer(p)["input_ids"] for p in prompts]
-    response_ids = [tokenizer(r, add_special_tokens=False)["input_ids"] for r in responses]
-    sequences = [p + r for p, r in zip(prompt_ids, response_ids)]
-    width = max(len(s) for s in sequences)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, s in enumerate(sequences):
-        ids[i, : len(s)] = torch.tensor(s)
-        mask[i, : len(s)] = 1
+    ids, mask, prompt_ids, response_ids = encode_pairs(tokenizer, prompts, responses)
     device = next(model.parameters()).device
     with torch.no_grad():
         out = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from assay.preference.batching import encode_pairs
+
 
 def sequence_logprobs(model, tokenizer, pairs: pd.DataFrame, batch_size: int = 16) -> pd.DataFrame:
     import torch
@@ -30,15 +32,7 @@ def sequence_logprobs(model, tokenizer, pairs: pd.DataFrame, batch_size: int = 1
         batch = pairs.iloc[start : start + batch_size]
         values = {}
         for side in ("chosen", "rejected"):
-            prompt_ids = [tokenizer(p)["input_ids"] for p in batch["prompt"]]
-            response_ids = [tokenizer(r, add_special_tokens=False)["input_ids"] for r in batch[side]]
-            sequences = [p + r for p, r in zip(prompt_ids, response_ids)]
-            width = max(len(s) for s in sequences)
-            ids = torch.zeros((len(sequences), width), dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for i, s in enumerate(sequences):
-                ids[i, : len(s)] = torch.tensor(s)
-                mask[i, : len(s)] = 1
+            ids, mask, prompt_ids, response_ids = encode_pairs(tokenizer, batch["prompt"], batch[side])
             with torch.no_grad():
                 logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
             logp = torch.log_softmax(logits[:, :-1], dim=-1)

@@ -1,0 +1,27 @@
+"""Right-padded batches of prompt + response, shared by CHES and log-prob tracking.
+
+The prompt is tokenised alone (with the tokenizer's special tokens) and the response
+without them, so that the response starts at ``len(prompt_ids)`` in the joined sequence;
+the positions that predict response tokens are ``len(prompt_ids) - 1`` onwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def encode_pairs(tokenizer, prompts: Sequence[str], responses: Sequence[str]):
+    """(ids, attention_mask, prompt_ids, response_ids), padded on the right."""
+    import torch
+
+    prompt_ids = [tokenizer(p)["input_ids"] for p in prompts]
+    response_ids = [tokenizer(r, add_special_tokens=False)["input_ids"] for r in responses]
+    sequences = [p + r for p, r in zip(prompt_ids, response_ids)]
+    width = max(len(s) for s in sequences)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, s in enumerate(sequences):
+        ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    return ids, mask, prompt_ids, response_ids
