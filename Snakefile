@@ -14,6 +14,7 @@ include: "rules/models.smk"
 include: "rules/tasks.smk"
 include: "rules/evaluate.smk"
 include: "rules/compound.smk"
+include: "rules/preference.smk"
 include: "rules/report.smk"
 
 

@@ -73,3 +73,10 @@ def engine_job(
         staging.engine = engine.name
         staging.record(engine_start_s=round(engine.start_seconds, 1))
         yield ref, staging, engine
+
+
+def upstream_checkpoint(model_manifest: str | Path) -> Path:
+    """The checkpoint folder beside an upstream model (or trained policy) manifest."""
+    from assay.models import checkpoint_dir
+
+    return checkpoint_dir(Path(model_manifest).parent)

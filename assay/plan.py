@@ -31,6 +31,10 @@ STAGE_VERSIONS = {
     "verdicts": 1,
     "scaling": 2,  # 2: figures titled by model, vote and filter-vote drawn apart
     "selection": 2,  # 2: allocation figure shows dev and test accuracy
+    "preferences": 1,
+    "ches": 1,
+    "policies": 1,
+    "displacement": 1,
 }
 
 
@@ -162,15 +166,7 @@ def build_plan(config: dict[str, Any]) -> Plan:
     evaluate_cfg = config["evaluate"]
     evaluations = {}
     for name in resolve_model_names(evaluate_cfg.get("models"), models, "evaluate.models"):
-        spec = {
-            "model_kind": models[name].spec["kind"],
-            "shots": evaluate_cfg["shots"],
-            "limit": evaluate_cfg.get("limit"),
-            "max_tokens": evaluate_cfg["max_tokens"],
-            "answer_format": answer_format(task_spec["name"]),
-            "engine": engine.result_fields(),
-        }
-        evaluations[name] = Artifact("evaluate", name, spec, {"model": models[name], "task": task})
+        evaluations[name] = evaluation_node(config, models[name], task, engine, models[name].spec["kind"])
     if evaluate_cfg["shots"] > (task_spec.get("train_size") or evaluate_cfg["shots"]):
         raise ConfigError(
             f"evaluate.shots: {evaluate_cfg['shots']} few-shot examples need task.train_size >= "
@@ -178,7 +174,25 @@ def build_plan(config: dict[str, Any]) -> Plan:
         )
     nodes = {"models": models, "tasks": {task.name: task}, "evaluate": evaluations}
     nodes.update(compound_nodes(config, models, task, engine))
+    for stage, stage_nodes in preference_nodes(config, models, task, engine, evaluations).items():
+        nodes.setdefault(stage, {}).update(stage_nodes)
     return Plan(study=config["study"], store=Path(config["store"]), nodes=nodes)
+
+
+def evaluation_node(
+    config: dict[str, Any], model: Artifact, task: Artifact, engine: EngineSpec, kind: str
+) -> Artifact:
+    """An ``evaluate`` artifact for any checkpoint (a study model or a trained one)."""
+    cfg = config["evaluate"]
+    spec = {
+        "model_kind": kind,
+        "shots": cfg["shots"],
+        "limit": cfg.get("limit"),
+        "max_tokens": cfg["max_tokens"],
+        "answer_format": answer_format(task.spec["name"]),
+        "engine": engine.result_fields(),
+    }
+    return Artifact("evaluate", model.name, spec, {"model": model, "task": task})
 
 
 def compound_nodes(
@@ -254,3 +268,142 @@ def compound_nodes(
         upstream = {f"model:{name}": models[name] for name in pool} | {"task": task}
         nodes["selection"] = {selector["system"]: Artifact("selection", selector["system"], spec, upstream)}
     return nodes
+
+
+def sample_spec(config: dict[str, Any], kind: str, task: Artifact, engine: EngineSpec, **fields: Any) -> dict:
+    """The spec of a ``samples`` artifact (K samples per query of one split)."""
+    spec = {
+        "model_kind": kind,
+        "shots": config["evaluate"]["shots"],
+        "answer_format": answer_format(task.spec["name"]),
+        "engine": engine.result_fields(),
+        "top_p": 1.0,
+    }
+    spec.update(fields)
+    return spec
+
+
+def preference_nodes(
+    config: dict[str, Any],
+    models: dict[str, Artifact],
+    task: Artifact,
+    engine: EngineSpec,
+    evaluations: dict[str, Artifact],
+) -> dict[str, dict[str, Artifact]]:
+    """pairs, CHES, one trained policy per variant x subset (each evaluated), one
+    displacement table. Samples for pairs come from the policy on the train split."""
+    cfg = config.get("preference") or {}
+    if not cfg.get("enabled", True):
+        return {}
+    policy_name = cfg.get("policy") or next(iter(models))
+    if policy_name not in models:
+        raise ConfigError(
+            f"preference.policy: unknown model {policy_name!r}; the study's models are {sorted(models)}"
+        )
+    policy = models[policy_name]
+    source = dict(cfg["source"])
+    nodes: dict[str, dict[str, Artifact]] = {"samples": {}, "evaluate": {}}
+    upstream: dict[str, Artifact] = {"model": policy}
+    if source["kind"] == "samples":
+        train_size = task.spec.get("train_size")
+        if train_size is not None and train_size - source["shots"] < 2:
+            raise ConfigError(
+                f"preference.source.queries: task.train_size {train_size} leaves fewer than 2 train "
+                f"queries after the {source['shots']} few-shot items"
+            )
+        samples = Artifact(
+            "samples",
+            f"{policy_name}@train",
+            sample_spec(
+                config,
+                policy.spec["kind"],
+                task,
+                engine,
+                split="train",
+                k_max=source["k"],
+                temperature=source["temperature"],
+                max_tokens=source["max_tokens"],
+                limit=source["queries"],
+                shots=source["shots"],
+                difficulty=source["difficulty"] or None,
+            ),
+            {"model": policy, "task": task},
+        )
+        nodes["samples"][samples.name] = samples
+        upstream.update(samples=samples, task=task)
+        pair_source = {k: source[k] for k in ("kind", "pairing")}
+    elif source["kind"] == "file":
+        if not source.get("path"):
+            raise ConfigError("preference.source.path: a file source needs a path")
+        path = Path(source["path"]).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(f"preference.source.path: {path} does not exist")
+        pair_source = {"kind": "file", "path": str(path), "sha256": file_digest(path), "limit": source["limit"]}
+    else:
+        if not source.get("name"):
+            raise ConfigError("preference.source.name: a hub source needs a dataset name")
+        pair_source = {k: source[k] for k in ("kind", "name", "split", "limit")}
+    preferences = Artifact(
+        "preferences",
+        policy_name,
+        {"source": pair_source, "heldout": cfg["heldout"], "seed": cfg["seed"]},
+        upstream,
+    )
+    ches = Artifact(
+        "ches", policy_name, {"batch_size": cfg["ches_batch_size"]}, {"model": policy, "pairs": preferences}
+    )
+    policies: dict[str, Artifact] = {}
+    names = [v["name"] for v in cfg["variants"]]
+    for i, variant in enumerate(cfg["variants"]):
+        if variant["name"] in names[:i]:
+            raise ConfigError(f"preference.variants[{i}].name: {variant['name']!r} is used twice")
+        for subset in dict.fromkeys(cfg["subsets"]):
+            spec = {
+                "variant": variant["loss"],
+                "beta": variant.get("beta", 0.1),
+                "learning_rate": variant.get("learning_rate", 5e-4),
+                "epochs": variant.get("epochs", 2),
+                "lora": variant.get("lora", True),
+                "simpo_gamma": variant.get("simpo_gamma", 0.5) if variant["loss"] == "simpo" else None,
+                "subset": subset,
+                "share": cfg["share"] if subset != "all" else None,
+                "batch_size": cfg["batch_size"],
+                "max_length": cfg["max_length"],
+                "max_steps": cfg["max_steps"],
+                "lora_r": cfg["lora_r"],
+                "lora_alpha": cfg["lora_alpha"],
+                "precision": cfg["precision"],
+                "track_every": cfg["track_every"],
+                "seed": cfg["seed"],
+                "save_dtype": policy.spec["dtype"],
+                "label": f"{variant['name']}-{subset}",
+            }
+            name = f"{policy_name}+{variant['name']}-{subset}"
+            policies[name] = Artifact(
+                "policies", name, spec, {"model": policy, "pairs": preferences, "ches": ches}
+            )
+    nodes.update(preferences={policy_name: preferences}, ches={policy_name: ches}, policies=policies)
+    upstream_table: dict[str, Artifact] = {"ches": ches}
+    for name, trained in policies.items():
+        upstream_table[f"policy:{name}"] = trained
+        if cfg["evaluate"]:
+            evaluation = evaluation_node(config, trained, task, engine, policy.spec["kind"])
+            nodes["evaluate"][name] = evaluation
+            upstream_table[f"evaluate:{name}"] = evaluation
+    if cfg["evaluate"] and policy_name in evaluations:
+        upstream_table["evaluate:initial"] = evaluations[policy_name]
+    nodes["displacement"] = {
+        policy_name: Artifact("displacement", policy_name, {"policy": policy_name}, upstream_table)
+    }
+    return nodes
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a user's data file: its content, not its path, goes into the key."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -9,6 +9,8 @@
   fitted_accuracy_lost, closed_form_accuracy_lost, fitted_curve_mae, filter_vote_best,
   accept_rate, alpha, p1, p2;
 * ``allocations.csv``: system, method, allocation, train_accuracy, test_accuracy, calls;
+* ``preference.csv`` (when the preference stage runs): policy and the columns of
+  :mod:`assay.preference.displacement`'s table (run, variant, subset, ..., accuracy_after);
 * ``summary.md``: those tables in Markdown, with each artifact's key and the package
   versions that made it (provenance).
 """
@@ -71,6 +73,32 @@ def allocations_table(index: dict[str, Any]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
+PREFERENCE_COLUMNS = [
+    "run",
+    "variant",
+    "subset",
+    "train_pairs",
+    "steps",
+    "delta_logp_chosen",
+    "delta_logp_rejected",
+    "share_chosen_fell",
+    "heldout_share_chosen_fell",
+    "spearman_ches",
+    "spearman_edit",
+    "accuracy_before",
+    "accuracy_after",
+]
+
+
+def preference_table(index: dict[str, Any]) -> pd.DataFrame:
+    frames = [
+        pd.read_parquet(Path(entry["path"]) / "displacement.parquet").assign(policy=policy)
+        for policy, entry in index["stages"].get("displacement", {}).items()
+    ]
+    columns = ["policy", *PREFERENCE_COLUMNS]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
 def provenance_table(index: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for stage, entries in index["stages"].items():
@@ -129,6 +157,11 @@ def write_study_index(index: dict[str, Any], results_dir: str | Path) -> dict[st
         allocations = allocations_table(index)
         allocations.to_csv(paths["allocations.csv"], index=False)
         sections += ["## A model per module (LLMSelector)\n", _markdown(allocations)]
+    if "displacement" in index["stages"]:
+        paths["preference.csv"] = folder / "preference.csv"
+        preference = preference_table(index)
+        preference.to_csv(paths["preference.csv"], index=False)
+        sections += ["## Preference optimisation: likelihood displacement and CHES\n", _markdown(preference)]
     sections += ["## Provenance\n", _markdown(provenance_table(index))]
     paths["summary.md"].write_text("\n".join(sections))
     return paths

@@ -63,6 +63,13 @@ def get_task_split(stage, split):
     return get_upstream(stage, "task", f"{split}.parquet")
 
 
+def get_sample_queries(wildcards):
+    """The split a ``samples`` artifact samples: test, or train for preference pairs."""
+    samples = PLAN.get("samples", wildcards.key)
+    split = samples.spec.get("split", "test")
+    return PLAN.path(samples.upstream["task"], f"{split}.parquet")
+
+
 def get_pool_models(wildcards):
     """Manifests of every model in a selection's pool."""
     selection = PLAN.get("selection", wildcards.key)
@@ -71,6 +78,59 @@ def get_pool_models(wildcards):
         for role, a in selection.upstream.items()
         if role.startswith("model:")
     ]
+
+
+def get_preference_sources(wildcards):
+    """What a pairs artifact reads: the policy's train samples and the train split (or
+    nothing more, for a file or hub source: those are in its spec, by content hash)."""
+    pairs = PLAN.get("preferences", wildcards.key)
+    if "samples" not in pairs.upstream:
+        return {}
+    return {
+        "samples": PLAN.path(pairs.upstream["samples"], "samples.parquet"),
+        "train": PLAN.path(pairs.upstream["task"], "train.parquet"),
+    }
+
+
+def get_samples_spec(wildcards):
+    pairs = PLAN.get("preferences", wildcards.key)
+    samples = pairs.upstream.get("samples")
+    return samples.spec if samples else None
+
+
+def get_displacement_inputs(wildcards):
+    """Every trained policy's tables, their evaluations and the CHES scores."""
+    table = PLAN.get("displacement", wildcards.key)
+    inputs = {"ches": PLAN.path(table.upstream["ches"], "ches.parquet")}
+    inputs["per_pair"] = [
+        PLAN.path(a, "per_pair.parquet") for role, a in table.upstream.items() if role.startswith("policy:")
+    ]
+    inputs["accuracy"] = [
+        PLAN.path(a, "accuracy.json") for role, a in table.upstream.items() if role.startswith("evaluate:")
+    ]
+    return inputs
+
+
+def get_trained_policies(wildcards):
+    """Name, variant, subset, folder and evaluation of every trained policy in the table."""
+    table = PLAN.get("displacement", wildcards.key)
+    evaluations = {
+        role.removeprefix("evaluate:"): PLAN.path(a, "accuracy.json")
+        for role, a in table.upstream.items()
+        if role.startswith("evaluate:")
+    }
+    runs = [
+        {
+            "name": a.spec["label"],
+            "variant": a.spec["variant"],
+            "subset": a.spec["subset"],
+            "path": PLAN.path(a),
+            "accuracy": evaluations.get(a.name),
+        }
+        for role, a in table.upstream.items()
+        if role.startswith("policy:")
+    ]
+    return {"runs": runs, "initial_accuracy": evaluations.get("initial")}
 
 
 def get_stage_manifests():
@@ -85,6 +145,10 @@ def get_study_tables():
             in_report(
                 f"{RESULTS}/call_scaling.csv", "call_scaling_table", "call scaling"
             )
+        )
+    if PLAN.stage("displacement"):
+        tables.append(
+            in_report(f"{RESULTS}/preference.csv", "preference_table", "preference")
         )
     if PLAN.stage("selection"):
         tables.append(

@@ -1,9 +1,9 @@
 rule sample_answers:
-    """K_max samples per test query from one generator, in one batched engine call."""
+    """K_max samples per query (test split; train split for preference pairs), batched."""
     input:
         model=get_model_checkpoint("samples"),
         train=get_task_split("samples", "train"),
-        test=get_task_split("samples", "test"),
+        queries=get_sample_queries,
     output:
         manifest=artifact_path("samples", "manifest.json"),
         samples=artifact_path("samples", "samples.parquet"),

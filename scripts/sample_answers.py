@@ -8,11 +8,11 @@ from assay.jobs import engine_job, logged
 
 def main(sm) -> None:
     with logged(sm.log[0]):
-        train, test = pd.read_parquet(sm.input.train), pd.read_parquet(sm.input.test)
+        train, queries = pd.read_parquet(sm.input.train), pd.read_parquet(sm.input.queries)
         with engine_job(sm.params.artifact, sm.output.manifest, sm.input.model, sm.params.engine) as job:
             ref, staging, engine = job
             spec = SampleSpec(**{k: v for k, v in ref.spec.items() if k != "engine"})
-            samples = sample_answers(engine, train, test, spec)
+            samples = sample_answers(engine, train, queries, spec)
             samples.to_parquet(staging.dir / "samples.parquet", index=False)
             staging.record(
                 samples=len(samples),

@@ -45,12 +45,23 @@ class SampleSpec:
     shots: int = 3
     limit: int | None = None
     answer_format: str = "number"
+    split: str = "test"
+    difficulty: tuple[int, ...] | None = None
 
 
-def sample_answers(engine: Engine, train: pd.DataFrame, test: pd.DataFrame, spec: SampleSpec) -> pd.DataFrame:
-    """K_max samples per query in one batched engine call (vLLM ``n = K_max``)."""
+def sample_answers(
+    engine: Engine, train: pd.DataFrame, queries: pd.DataFrame, spec: SampleSpec
+) -> pd.DataFrame:
+    """K_max samples per query of ``queries`` (the split named by ``spec.split``) in one
+    batched engine call (vLLM ``n = K_max``). Sampling the train split (preference pairs)
+    leaves out the few-shot items, whose answers are in the prompt; ``difficulty`` keeps
+    only those levels (pairs need queries the model sometimes gets right)."""
     shots = few_shot_examples(train, spec.shots)
-    items = test.head(spec.limit) if spec.limit else test
+    if spec.split == "train":
+        queries = queries[~queries["id"].isin([shot["id"] for shot in shots])]
+    if spec.difficulty and queries["difficulty"].notna().any():
+        queries = queries[queries["difficulty"].isin(list(spec.difficulty))]
+    items = queries.head(spec.limit) if spec.limit else queries
     prompts = [build_prompt(q, shots, spec.model_kind, spec.answer_format) for q in items["question"]]
     sampling = SamplingSpec(
         n=spec.k_max,

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from assay.training import trainer_flags
+
 DPO_LOSSES = (
     "sigmoid",
     "ipo",
@@ -43,6 +45,8 @@ class PreferenceSpec:
     lora_r: int = 8
     lora_alpha: int = 16
     simpo_gamma: float = 0.5
+    max_steps: int | None = None
+    precision: str = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -50,33 +54,43 @@ class PreferenceSpec:
             raise ValueError(f"preference variant {self.variant!r} is not one of {VARIANTS}")
 
 
-def _device_flags() -> dict:
-    import torch
+def _common_args(spec: PreferenceSpec, output_dir: str | Path, max_steps: int | None) -> dict:
+    steps = max_steps if max_steps is not None else spec.max_steps
+    return {
+        "output_dir": str(output_dir),
+        "beta": spec.beta,
+        "learning_rate": spec.learning_rate,
+        "num_train_epochs": spec.epochs,
+        "max_steps": steps if steps else -1,
+        "per_device_train_batch_size": spec.batch_size,
+        "max_length": spec.max_length,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": [],
+        "seed": spec.seed,
+        **trainer_flags(spec.precision),
+    }
 
-    on_gpu = torch.cuda.is_available()
-    return {"use_cpu": not on_gpu, "bf16": on_gpu, "gradient_checkpointing": False}
 
-
-def dpo_config(spec: PreferenceSpec, output_dir: str | Path, max_steps: int = -1):
+def dpo_config(spec: PreferenceSpec, output_dir: str | Path, max_steps: int | None = None):
     """A TRL DPOConfig for a DPO-family variant (not SimPO)."""
     from trl import DPOConfig
 
     if spec.variant == "simpo":
         raise ValueError("SimPO is trained with TRL's CPO trainer: use cpo_config")
-    return DPOConfig(
-        output_dir=str(output_dir),
-        loss_type=[spec.variant],
-        beta=spec.beta,
-        learning_rate=spec.learning_rate,
-        num_train_epochs=spec.epochs,
-        max_steps=max_steps,
-        per_device_train_batch_size=spec.batch_size,
-        max_length=spec.max_length,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        seed=spec.seed,
-        **_device_flags(),
+    return DPOConfig(loss_type=[spec.variant], **_common_args(spec, output_dir, max_steps))
+
+
+def cpo_config(spec: PreferenceSpec, output_dir: str | Path, max_steps: int | None = None):
+    """SimPO as TRL's CPO trainer runs it: reference-free, length-normalised, margin gamma,
+    no behaviour-cloning term (cpo_alpha 0)."""
+    from trl.experimental.cpo import CPOConfig
+
+    return CPOConfig(
+        loss_type="simpo",
+        simpo_gamma=spec.simpo_gamma,
+        cpo_alpha=0.0,
+        **_common_args(spec, output_dir, max_steps),
     )
 
 

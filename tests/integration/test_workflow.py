@@ -29,10 +29,14 @@ def test_smoke_study_writes_every_artifact_with_its_manifest(smoke_run):
         "verdicts",
         "scaling",
         "selection",
+        "preferences",
+        "ches",
+        "policies",
+        "displacement",
     }
     found = {p.name for p in iter_artifacts(smoke_run / "artifacts")}
     named = {entry["key"] for stage in index["stages"].values() for entry in stage.values()}
-    assert found == named and len(found) == 2 + 1 + 2 + 2 + 2 + 2 + 1
+    assert found == named and len(found) == 2 + 1 + (2 + 2) + (2 + 1) + 2 + 2 + 1 + (1 + 1 + 2 + 1)
     for stage in index["stages"].values():
         for entry in stage.values():
             manifest = json.loads((smoke_run / entry["path"] / "manifest.json").read_text())
@@ -57,7 +61,7 @@ def test_checkpoints_tasks_and_evaluations_hold_what_they_promise(smoke_run):
         or (smol / "chat_template.jinja").exists()
     )
     task = smoke_run / index["stages"]["tasks"]["arithmetic"]["path"]
-    assert [len(pd.read_parquet(task / f"{s}.parquet")) for s in ("train", "dev", "test")] == [12, 2, 10]
+    assert [len(pd.read_parquet(task / f"{s}.parquet")) for s in ("train", "dev", "test")] == [40, 2, 10]
     for name, entry in index["stages"]["evaluate"].items():
         folder = smoke_run / entry["path"]
         results = pd.read_parquet(folder / "results.parquet")
@@ -77,10 +81,11 @@ def test_checkpoints_tasks_and_evaluations_hold_what_they_promise(smoke_run):
         manifest = json.loads((folder / "manifest.json").read_text())
         assert (
             manifest["engine"] == "vllm"
-            and manifest["upstream"]["model"] == index["stages"]["models"][name]["key"]
+            and manifest["upstream"]["model"]
+            == {**index["stages"]["models"], **index["stages"]["policies"]}[name]["key"]
         )
     table = pd.read_csv(smoke_run / "results" / "smoke" / "accuracy_by_difficulty.csv")
-    assert set(table["model"]) == {"smollm2-135m-instruct", "gemma3-270m"}
+    assert set(table["model"]) == set(index["stages"]["evaluate"])
 
 
 def test_rerun_executes_nothing(smoke_run, smoke_study, dry_run):
@@ -95,7 +100,12 @@ def test_second_study_on_the_same_store_runs_only_its_new_jobs(smoke_run, smoke_
     config["evaluate"]["limit"] = 4
     second = tmp_path / "second.yaml"
     second.write_text(yaml.safe_dump(config))
-    assert dry_run(smoke_run, (smoke_study, second)) == {"evaluate": 2, "index_study": 1, "all": 1}
+    assert dry_run(smoke_run, (smoke_study, second)) == {
+        "evaluate": 4,  # two study models, two trained policies
+        "measure_displacement": 1,  # its table holds the policies' accuracies
+        "index_study": 1,
+        "all": 1,
+    }
 
 
 def _write_study(tmp_path, body: dict):

@@ -17,7 +17,7 @@ def test_default_study_plans_models_task_and_evaluations(config):
     plan = build_plan(config)
     assert set(plan.models) == {"smollm2-135m-instruct", "gemma3-270m"}
     assert plan.models["gemma3-270m"].spec["kind"] == "base"
-    assert set(plan.evaluations) == set(plan.models)
+    assert set(plan.models) <= set(plan.evaluations)
     evaluation = plan.evaluations["gemma3-270m"]
     assert evaluation.upstream["model"] is plan.models["gemma3-270m"]
     assert evaluation.params()["upstream"] == {"model": plan.models["gemma3-270m"].key, "task": plan.task.key}
@@ -141,3 +141,46 @@ def test_changing_the_judge_keeps_the_samples(config):
     after = build_plan(deep_merge(config, {"compound": {"judge": {"model": "gemma3-270m"}}}))
     assert before.stage("samples")["gemma3-270m"].key == after.stage("samples")["gemma3-270m"].key
     assert before.stage("verdicts")["gemma3-270m"].key != after.stage("verdicts")["gemma3-270m"].key
+
+
+def test_preference_plan_trains_every_variant_on_every_subset(config):
+    plan = build_plan(config)
+    policies = plan.stage("policies")
+    assert {p.spec["label"] for p in policies.values()} == {"dpo-all", "dpo-lowest", "ipo-all", "ipo-lowest"}
+    train_samples = plan.stage("samples")["smollm2-135m-instruct@train"]
+    assert train_samples.spec["split"] == "train" and "split" not in plan.stage("samples")["gemma3-270m"].spec
+    for name, policy in policies.items():
+        assert plan.evaluations[name].upstream["model"] is policy  # trained policies are evaluated
+    table = plan.stage("displacement")["smollm2-135m-instruct"]
+    assert table.upstream["evaluate:initial"] is plan.evaluations["smollm2-135m-instruct"]
+
+
+def test_preference_from_a_file_is_keyed_by_its_content(config, tmp_path):
+    path = tmp_path / "prefs.jsonl"
+    path.write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\n')
+    update = {"preference": {"source": {"kind": "file", "path": str(path)}}}
+    first = build_plan(validate(deep_merge(config, update))).stage("preferences")
+    path.write_text('{"prompt": "a", "chosen": "b", "rejected": "d"}\n')
+    second = build_plan(validate(deep_merge(config, update))).stage("preferences")
+    assert "samples" not in next(iter(first.values())).upstream
+    assert next(iter(first.values())).key != next(iter(second.values())).key
+
+
+@pytest.mark.parametrize(
+    "update, field",
+    [
+        ({"preference": {"variants": [{"name": "x", "loss": "dpo2"}]}}, "preference.variants.0.loss"),
+        ({"preference": {"policy": "llama"}}, "preference.policy: unknown model 'llama'"),
+        ({"preference": {"subsets": ["lowish"]}}, "preference.subsets.0"),
+        ({"preference": {"source": {"kind": "file"}}}, "preference.source.path"),
+        ({"preference": {"source": {"kind": "file", "path": "/no/such.jsonl"}}}, "preference.source.path"),
+        ({"preference": {"source": {"kind": "hub"}}}, "preference.source.name"),
+        (
+            {"preference": {"variants": [{"name": "a", "loss": "ipo"}, {"name": "a", "loss": "hinge"}]}},
+            r"preference.variants\[1\].name",
+        ),
+    ],
+)
+def test_bad_preference_fields_name_the_field(config, update, field):
+    with pytest.raises(ConfigError, match=rf"^{field}"):
+        build_plan(validate(deep_merge(config, update)))

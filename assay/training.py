@@ -1,0 +1,88 @@
+"""What SFT and preference training share: loading a checkpoint to train, the device and
+precision flags TRL needs, and writing the trained model as a plain checkpoint.
+
+Precision: ``auto`` is bf16 on a GPU and fp32 on the CPU (bf16 on the CPU is allowed: it
+is about 25% faster there, shared/FACTS.md, but its rounding makes tiny-step training
+noisy). TRL's configs default to ``bf16=True`` and gradient checkpointing, which on a CPU
+raise unless ``use_cpu=True``; ``trainer_flags`` sets all three explicitly.
+
+A trained artifact holds ``checkpoint/`` exactly like a ``models`` artifact (LoRA merged
+into the weights), so ``evaluate`` and both engines read it like any model.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from assay.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"training precision {precision!r} is not one of {PRECISIONS}")
+    if precision == "auto":
+        return "bf16" if on_gpu() else "fp32"
+    return precision
+
+
+def trainer_flags(precision: str) -> dict[str, Any]:
+    """The TrainingArguments fields that pick the device and the precision."""
+    precision = resolve_precision(precision)
+    return {"use_cpu": not on_gpu(), "bf16": precision == "bf16", "gradient_checkpointing": False}
+
+
+def load_trainable(checkpoint: str | Path, precision: str = "auto"):
+    """(model, tokenizer) from a checkpoint folder, weights in float32 (mixed precision
+    comes from the trainer's bf16 flag), with a pad token."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dtype = torch.bfloat16 if resolve_precision(precision) == "bf16" and on_gpu() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype)
+    return model, tokenizer
+
+
+def save_trained(model, tokenizer, out_dir: str | Path, dtype: str = "bfloat16") -> Path:
+    """Merge LoRA adapters if any, cast and save a plain safetensors checkpoint."""
+    import torch
+
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    out_dir = Path(out_dir)
+    model = model.to(getattr(torch, dtype))
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+def log_history_table(history: list[dict[str, Any]]) -> pd.DataFrame:
+    """TRL's per-step log (``trainer.state.log_history``) as a table, one row per logged
+    step; the final summary row (train_runtime, ...) is kept apart by the caller."""
+    rows = [dict(entry) for entry in history if "loss" in entry]
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame = frame.rename(columns=lambda c: c.replace("/", "_"))
+    return frame
+
+
+def run_summary(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Runtime fields of TRL's last log entry (train_runtime, train_loss, ...)."""
+    last = next((entry for entry in reversed(history) if "train_runtime" in entry), {})
+    return {k: float(v) for k, v in last.items() if isinstance(v, int | float)}

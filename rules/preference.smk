@@ -1,0 +1,99 @@
+rule build_preferences:
+    """Preference pairs: the policy's correct vs incorrect train samples, a file or a hub set."""
+    input:
+        unpack(get_preference_sources),
+        model=get_upstream("preferences", "model"),
+    output:
+        manifest=artifact_path("preferences", "manifest.json"),
+        pairs=artifact_path("preferences", "pairs.parquet"),
+    log:
+        log_path("preferences"),
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        artifact=get_artifact("preferences"),
+        samples_spec=get_samples_spec,
+    script:
+        "../scripts/build_preferences.py"
+
+
+rule ches_scores:
+    """CHES and length-normalised CHES of every pair under the initial policy; edit similarity."""
+    input:
+        model=get_upstream("ches", "model"),
+        pairs=get_upstream("ches", "pairs", "pairs.parquet"),
+    output:
+        manifest=artifact_path("ches", "manifest.json"),
+        scores=artifact_path("ches", "ches.parquet"),
+    log:
+        log_path("ches"),
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        artifact=get_artifact("ches"),
+    script:
+        "../scripts/ches_scores.py"
+
+
+rule train_preference:
+    """One variant (DPO, IPO, hinge, SimPO, ...) on one subset (all, lowest CHES, ...)."""
+    input:
+        model=get_upstream("policies", "model"),
+        pairs=get_upstream("policies", "pairs", "pairs.parquet"),
+        ches=get_upstream("policies", "ches", "ches.parquet"),
+    output:
+        manifest=artifact_path("policies", "manifest.json"),
+        train_log=artifact_path("policies", "train_log.parquet"),
+        logprobs=artifact_path("policies", "logprobs.parquet"),
+        per_pair=artifact_path("policies", "per_pair.parquet"),
+    log:
+        log_path("policies"),
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=8000,
+    params:
+        artifact=get_artifact("policies"),
+        label=get_artifact_name("policies"),
+    script:
+        "../scripts/train_preference.py"
+
+
+rule measure_displacement:
+    """Variant x subset: log-prob changes, share displaced, CHES Spearman, accuracy after."""
+    input:
+        unpack(get_displacement_inputs),
+    output:
+        manifest=artifact_path("displacement", "manifest.json"),
+        table=artifact_path("displacement", "displacement.parquet"),
+        curves=report(
+            artifact_path("displacement", "logprob_curves.svg"),
+            caption="../report/logprob_curves.rst",
+            category="Preference optimisation",
+            labels={"figure": "log-prob curves"},
+        ),
+        scatter=report(
+            artifact_path("displacement", "ches_vs_displacement.svg"),
+            caption="../report/ches_vs_displacement.rst",
+            category="Preference optimisation",
+            labels={"figure": "CHES against displacement"},
+        ),
+    log:
+        log_path("displacement"),
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        artifact=get_artifact("displacement"),
+        trained=get_trained_policies,
+    script:
+        "../scripts/measure_displacement.py"

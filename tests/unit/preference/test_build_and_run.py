@@ -1,0 +1,144 @@
+"""Pairs table, a training run with tracking, and the displacement table, on a tiny model."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from assay.errors import DataError
+from assay.preference.build import SourceSpec, build_preferences, split_heldout
+from assay.preference.ches import ches_scores
+from assay.preference.displacement import TrainedRun, displacement_table
+from assay.preference.run import train_preference
+from assay.preference.training import PreferenceSpec
+
+
+@pytest.fixture
+def tokenizer(tiny_checkpoint):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_checkpoint)
+
+
+def train_split(n=6):
+    return pd.DataFrame(
+        {
+            "id": [f"t{i}" for i in range(n)],
+            "question": [f"what is {i} + 1 ?" for i in range(n)],
+            "answer": [str(i + 1) for i in range(n)],
+            "solution": [f"{i} + 1 = {i + 1}.\n#### {i + 1}" for i in range(n)],
+            "difficulty": [1] * n,
+        }
+    )
+
+
+def test_pairs_from_samples_use_the_rendered_sampling_prompt(tokenizer):
+    samples = pd.DataFrame(
+        {
+            "query_id": ["t3", "t3", "t4", "t4", "t5"],
+            "sample_index": [0, 1, 0, 1, 0],
+            "text": ["#### 4", "#### 9", "#### 5", "#### 1", "#### 6"],
+            "correct": [True, False, True, False, True],
+        }
+    )
+    spec = {"shots": 2, "model_kind": "instruct", "answer_format": "number"}
+    pairs, counts = build_preferences(SourceSpec(), tokenizer, 0.5, 0, samples, train_split(), spec)
+    assert counts["kept"] == 2 and counts["without_pair"] == 1
+    assert counts["train_pairs"] == 1 and counts["heldout_pairs"] == 1
+    prompt = pairs.set_index("query_id").loc["t3", "prompt"]
+    # the chat template renders the few-shot turns and ends with the generation prompt
+    assert "what is 0 + 1 ?" in prompt and prompt.endswith("what is 3 + 1 ?\nassistant:")
+    assert list(pairs.columns) == ["pair_id", "prompt", "chosen", "rejected", "source", "query_id", "split"]
+
+
+def test_user_file_drops_and_counts_bad_rows(tokenizer, tmp_path):
+    path = tmp_path / "prefs.jsonl"
+    pd.DataFrame(
+        {
+            "prompt": ["a", "b", "c", "d"],
+            "chosen": ["yes", "", "same", "good"],
+            "rejected": ["no", "x", "same", "bad"],
+        }
+    ).to_json(path, orient="records", lines=True)
+    pairs, counts = build_preferences(SourceSpec(kind="file", path=str(path)), tokenizer, 0.0, 0)
+    assert counts["dropped_empty"] == 1 and counts["dropped_same"] == 1 and counts["kept"] == 2
+    assert pairs["prompt"].iloc[0] == "user: a\nassistant:"
+    assert (pairs["split"] == "train").all()
+
+
+def test_too_few_pairs_is_a_clear_error(tokenizer, tmp_path):
+    path = tmp_path / "prefs.parquet"
+    pd.DataFrame({"prompt": ["a"], "chosen": ["x"], "rejected": ["y"]}).to_parquet(path)
+    with pytest.raises(DataError, match="only 1 pair"):
+        build_preferences(SourceSpec(kind="file", path=str(path)), tokenizer, 0.2, 0)
+
+
+def test_heldout_split_is_seeded_and_keeps_a_training_pair():
+    pairs = pd.DataFrame({"pair_id": list("abcde")})
+    first, again = split_heldout(pairs, 0.4, 3), split_heldout(pairs, 0.4, 3)
+    assert (first["split"] == "heldout").sum() == 2
+    assert first["split"].tolist() == again["split"].tolist()
+    assert (split_heldout(pairs.head(2), 0.9, 0)["split"] == "train").sum() == 1
+
+
+def tiny_pairs(n=6):
+    return pd.DataFrame(
+        {
+            "pair_id": [f"pair-{i}" for i in range(n)],
+            "prompt": ["question : what is 1 + 2 ? answer :"] * n,
+            "chosen": [" 3"] * n,
+            "rejected": [" 7"] * n,
+            "source": "test",
+            "query_id": None,
+            "split": ["train"] * (n - 2) + ["heldout"] * 2,
+        }
+    )
+
+
+@pytest.mark.parametrize("variant", ["sigmoid", "simpo"])
+def test_training_run_writes_tracked_logs_and_a_loadable_checkpoint(tiny_checkpoint, tmp_path, variant):
+    from transformers import AutoModelForCausalLM
+
+    pairs = tiny_pairs()
+    spec = PreferenceSpec(variant=variant, learning_rate=5e-2, batch_size=2, epochs=2, lora=True, beta=0.5)
+    fields = train_preference(tiny_checkpoint, pairs, ["pair-0", "pair-1", "pair-2"], spec, tmp_path, 1, "float32")
+    assert fields["train_pairs"] == 3 and fields["steps"] == 4 and fields["heldout_pairs"] == 2
+    logprobs = pd.read_parquet(tmp_path / "logprobs.parquet")
+    assert sorted(logprobs["step"].unique()) == [0, 1, 2, 3, 4]
+    assert set(logprobs["split"]) == {"train", "heldout"}
+    start, end = logprobs[logprobs["split"] == "train"].iloc[[0, -1]].itertuples()
+    assert end.margin > start.margin  # the preference was learned
+    per_pair = pd.read_parquet(tmp_path / "per_pair.parquet")
+    assert len(per_pair) == len(pairs) and {"logp_chosen_before", "logp_chosen_after"} <= set(per_pair)
+    assert not pd.read_parquet(tmp_path / "train_log.parquet").empty
+    assert not (tmp_path / "trainer-scratch").exists()
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "checkpoint")  # merged: no adapter files
+    assert not (tmp_path / "checkpoint" / "adapter_config.json").exists() and model is not None
+
+
+def test_displacement_table_from_per_pair_logprobs_and_ches(tiny_checkpoint):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    pairs = tiny_pairs().assign(chosen=[" 3", " 3 3", " 42", " 1", " 2", " 3"])
+    ches = ches_scores(model, tokenizer, pairs)
+    per_pair = pd.DataFrame(
+        {
+            "pair_id": pairs["pair_id"],
+            "split": pairs["split"],
+            "logp_chosen_before": [-1.0, -2.0, -3.0, -4.0, -1.0, -1.0],
+            "logp_rejected_before": [-1.0] * 6,
+            "logp_chosen_after": [-1.5, -2.0, -2.0, -5.0, -2.0, -1.0],
+            "logp_rejected_after": [-3.0] * 6,
+        }
+    )
+    run = TrainedRun("dpo-all", "sigmoid", "all", per_pair, pd.DataFrame(), {"steps": 3}, accuracy_after=0.2)
+    row = displacement_table([run], ches, accuracy_before=0.1).iloc[0]
+    assert row["train_pairs"] == 4
+    assert row["delta_logp_chosen"] == pytest.approx((-0.5 + 0 + 1 - 1) / 4)
+    assert row["delta_logp_rejected"] == pytest.approx(-2.0)
+    assert row["share_chosen_fell"] == pytest.approx(0.5)
+    assert row["heldout_share_chosen_fell"] == pytest.approx(0.5)
+    assert -1 <= row["spearman_ches"] <= 1 and row["accuracy_after"] == 0.2
+    json.dumps(row.to_dict(), default=str)
