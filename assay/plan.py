@@ -35,6 +35,9 @@ STAGE_VERSIONS = {
     "ches": 1,
     "policies": 1,
     "displacement": 1,
+    "synthetic": 1,
+    "synthscores": 1,
+    "finetuned": 1,
 }
 
 
@@ -97,6 +100,16 @@ class Plan:
     def path(self, artifact: Artifact, name: str = "") -> str:
         folder = self.store / artifact.stage / artifact.key
         return str(folder / name) if name else str(folder)
+
+    def digest(self) -> str:
+        """A short hash of every artifact key of the study: the name of the plan marker the
+        final target asks for. Snakemake does not rerun a present target whose inputs are
+        missing (it takes them for deleted temp files), so a study that gains artifacts
+        must change a target's name for its new jobs to be scheduled."""
+        import hashlib
+
+        keys = sorted(f"{a.stage}/{a.key}" for a in self.all())
+        return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:12]
 
     def index(self) -> dict[str, Any]:
         """What ``results/{study}/index.json`` holds: each stage's artifacts by name."""
@@ -174,8 +187,12 @@ def build_plan(config: dict[str, Any]) -> Plan:
         )
     nodes = {"models": models, "tasks": {task.name: task}, "evaluate": evaluations}
     nodes.update(compound_nodes(config, models, task, engine))
-    for stage, stage_nodes in preference_nodes(config, models, task, engine, evaluations).items():
-        nodes.setdefault(stage, {}).update(stage_nodes)
+    for stage_nodes in (
+        synthetic_nodes(config, models, task, engine, evaluations),
+        preference_nodes(config, models, task, engine, evaluations),
+    ):
+        for stage, named in stage_nodes.items():
+            nodes.setdefault(stage, {}).update(named)
     return Plan(study=config["study"], store=Path(config["store"]), nodes=nodes)
 
 
@@ -407,3 +424,128 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _model_of_kind(
+    name: str | None, kind: str, models: dict[str, Artifact], field_name: str
+) -> Artifact:
+    """A named model (checked), or the study's first model of ``kind``."""
+    if name is None:
+        found = [m for m in models.values() if m.spec["kind"] == kind]
+        if not found:
+            raise ConfigError(f"{field_name}: the study has no model of kind {kind!r}; name one")
+        return found[0]
+    if name not in models:
+        raise ConfigError(f"{field_name}: unknown model {name!r}; the study's models are {sorted(models)}")
+    return models[name]
+
+
+def synthetic_nodes(
+    config: dict[str, Any],
+    models: dict[str, Artifact],
+    task: Artifact,
+    engine: EngineSpec,
+    evaluations: dict[str, Artifact],
+) -> dict[str, dict[str, Artifact]]:
+    """A synthetic set per method (BARE refines the base few-shot drafts), its scores, a
+    student fine-tuned on it and that student's evaluation."""
+    cfg = config.get("synthetic") or {}
+    if not cfg.get("enabled", True):
+        return {}
+    fmt = answer_format(task.spec["name"])
+    if fmt != "number":
+        raise ConfigError(
+            f"synthetic: task {task.spec['name']!r} has {fmt!r} answers; synthetic data supports tasks "
+            "with numeric worked solutions (arithmetic, gsm8k, number files); set synthetic.enabled: false"
+        )
+    train_size = task.spec.get("train_size")
+    if train_size is not None and train_size < cfg["shots"]:
+        raise ConfigError(
+            f"synthetic.shots: {cfg['shots']} real examples need task.train_size >= {cfg['shots']} "
+            f"(it is {train_size})"
+        )
+    methods = list(dict.fromkeys(cfg["methods"]))
+    needs_base = any(m in methods for m in ("bare", "base_fewshot"))
+    needs_instruct = any(m in methods for m in ("bare", "instruct_fewshot"))
+    base = _model_of_kind(cfg["base_model"], "base", models, "synthetic.base_model") if needs_base else None
+    instruct = (
+        _model_of_kind(cfg["instruct_model"], "instruct", models, "synthetic.instruct_model")
+        if needs_instruct or cfg["judge"]["model"] is None or cfg["finetune"]["student"] is None
+        else None
+    )
+    common = {
+        "n": cfg["n"],
+        "shots": cfg["shots"],
+        "seed": cfg["seed"],
+        "temperature": cfg["temperature"],
+        "max_tokens": cfg["max_tokens"],
+        "engine": engine.result_fields(),
+    }
+    sets: dict[str, Artifact] = {}
+    if needs_base:
+        sets["base_fewshot"] = Artifact(
+            "synthetic", "base_fewshot", {"method": "base_fewshot", **common}, {"model": base, "task": task}
+        )
+    if "instruct_fewshot" in methods:
+        sets["instruct_fewshot"] = Artifact(
+            "synthetic",
+            "instruct_fewshot",
+            {"method": "instruct_fewshot", **common},
+            {"model": instruct, "task": task},
+        )
+    if "bare" in methods:
+        sets["bare"] = Artifact(
+            "synthetic",
+            "bare",
+            {"method": "bare", **common},
+            {"model": instruct, "drafts": sets["base_fewshot"], "task": task},
+        )
+    judge = (
+        _model_of_kind(cfg["judge"]["model"], "instruct", models, "synthetic.judge.model")
+        if cfg["judge"]["model"]
+        else instruct
+    )
+    nodes: dict[str, dict[str, Artifact]] = {"synthetic": {}, "synthscores": {}, "finetuned": {}, "evaluate": {}}
+    score_spec = {
+        "judge_kind": judge.spec["kind"],
+        "trials": cfg["judge"]["trials"],
+        "max_tokens": cfg["judge"]["max_tokens"],
+        "seed": cfg["seed"],
+        "answer_format": fmt,
+        "embedder": "all-MiniLM-L6-v2",
+        "engine": engine.result_fields(),
+    }
+    ft = cfg["finetune"]
+    student = None
+    if ft["enabled"]:
+        student = (
+            _model_of_kind(ft["student"], "instruct", models, "synthetic.finetune.student")
+            if ft["student"]
+            else instruct
+        )
+    nodes["synthetic"] = dict(sets)  # base_fewshot drafts are built for BARE even when not compared
+    for method in methods:
+        items = sets[method]
+        nodes["synthscores"][method] = Artifact(
+            "synthscores", method, score_spec, {"items": items, "judge": judge, "task": task}
+        )
+        if student is None:
+            continue
+        spec = {k: ft[k] for k in FINETUNE_FIELDS} | {"save_dtype": student.spec["dtype"]}
+        trained = Artifact("finetuned", f"{student.name}+sft-{method}", spec, {"model": student, "items": items})
+        nodes["finetuned"][method] = trained
+        nodes["evaluate"][trained.name] = evaluation_node(config, trained, task, engine, student.spec["kind"])
+    return nodes
+
+
+FINETUNE_FIELDS = (
+    "lora",
+    "lora_r",
+    "lora_alpha",
+    "learning_rate",
+    "epochs",
+    "batch_size",
+    "max_length",
+    "max_steps",
+    "precision",
+)

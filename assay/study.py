@@ -9,6 +9,11 @@
   fitted_accuracy_lost, closed_form_accuracy_lost, fitted_curve_mae, filter_vote_best,
   accept_rate, alpha, p1, p2;
 * ``allocations.csv``: system, method, allocation, train_accuracy, test_accuracy, calls;
+* ``synthetic.csv`` (when the synthetic stage runs): method, requested, kept, rejected,
+  duplicates, cosine_similarity, distinct_2, vendi, ir, ir_chance, validity (a share, or
+  "not checkable"), accuracy_before / accuracy_after (the student's greedy test accuracy
+  before and after SFT on the set), output_tokens and generation_s (BARE's include its
+  base drafts);
 * ``preference.csv`` (when the preference stage runs): policy and the columns of
   :mod:`assay.preference.displacement`'s table (run, variant, subset, ..., accuracy_after);
 * ``summary.md``: those tables in Markdown, with each artifact's key and the package
@@ -71,6 +76,68 @@ def allocations_table(index: dict[str, Any]) -> pd.DataFrame:
     ]
     columns = ["system", "method", "allocation", "train_accuracy", "test_accuracy", "calls"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+SYNTHETIC_COLUMNS = [
+    "method",
+    "requested",
+    "kept",
+    "rejected",
+    "duplicates",
+    "cosine_similarity",
+    "distinct_2",
+    "vendi",
+    "ir",
+    "ir_chance",
+    "validity",
+    "accuracy_before",
+    "accuracy_after",
+    "output_tokens",
+    "generation_s",
+]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def synthetic_table(index: dict[str, Any]) -> pd.DataFrame:
+    """Method x (N kept, diversity, IR, validity, student accuracy before/after, cost)."""
+    stages = index["stages"]
+    by_key = {entry["key"]: (stage, name) for stage, entries in stages.items() for name, entry in entries.items()}
+    accuracy_of_model = {
+        entry["upstream"]["model"]: _read_json(Path(entry["path"]) / "accuracy.json")["accuracy"]
+        for entry in stages.get("evaluate", {}).values()
+    }
+    rows = []
+    for method, scores_entry in stages.get("synthscores", {}).items():
+        items_entry = stages["synthetic"][method]
+        manifest = _read_json(Path(items_entry["path"]) / "manifest.json")
+        scores = _read_json(Path(scores_entry["path"]) / "scores.json")
+        tokens, seconds = manifest.get("output_tokens"), manifest.get("wall_time_s")
+        drafts_key = items_entry["upstream"].get("drafts")
+        if drafts_key:  # BARE also pays for the base drafts it refines
+            stage, name = by_key[drafts_key]
+            drafts = _read_json(Path(stages[stage][name]["path"]) / "manifest.json")
+            tokens, seconds = tokens + drafts.get("output_tokens", 0), seconds + drafts.get("wall_time_s", 0)
+        trained = stages.get("finetuned", {}).get(method)
+        before = after = None
+        if trained:
+            before = accuracy_of_model.get(trained["upstream"]["model"])
+            after = accuracy_of_model.get(trained["key"])
+        rows.append(
+            {
+                "method": method,
+                **{k: manifest["counts"][k] for k in ("requested", "kept", "rejected", "duplicates")},
+                **{k: scores.get(k) for k in ("cosine_similarity", "distinct_2", "vendi", "ir", "ir_chance")},
+                "validity": scores.get("validity") if scores.get("validity") is not None else "not checkable",
+                "accuracy_before": before,
+                "accuracy_after": after,
+                "output_tokens": tokens,
+                "generation_s": round(seconds, 1) if seconds is not None else None,
+            }
+        )
+    return pd.DataFrame(rows, columns=SYNTHETIC_COLUMNS)
 
 
 PREFERENCE_COLUMNS = [
@@ -136,6 +203,18 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body]) + "\n"
 
 
+def write_plan_marker(index: dict[str, Any], marker: Path) -> None:
+    """``plan-{digest}.txt``: every artifact (stage/key name) of the study's current plan;
+    markers of earlier plans of the study are removed."""
+    for stale in marker.parent.glob("plan-*.txt"):
+        if stale != marker:
+            stale.unlink()
+    lines = sorted(
+        f"{stage}/{entry['key']} {name}" for stage, entries in index["stages"].items() for name, entry in entries.items()
+    )
+    marker.write_text("\n".join(lines) + "\n")
+
+
 def write_study_index(index: dict[str, Any], results_dir: str | Path) -> dict[str, Path]:
     """Write every per-study file; returns their paths by name."""
     folder = Path(results_dir)
@@ -157,6 +236,11 @@ def write_study_index(index: dict[str, Any], results_dir: str | Path) -> dict[st
         allocations = allocations_table(index)
         allocations.to_csv(paths["allocations.csv"], index=False)
         sections += ["## A model per module (LLMSelector)\n", _markdown(allocations)]
+    if "synthscores" in index["stages"]:
+        paths["synthetic.csv"] = folder / "synthetic.csv"
+        synthetic = synthetic_table(index)
+        synthetic.to_csv(paths["synthetic.csv"], index=False)
+        sections += ["## Synthetic data: BARE and its baselines\n", _markdown(synthetic)]
     if "displacement" in index["stages"]:
         paths["preference.csv"] = folder / "preference.csv"
         preference = preference_table(index)

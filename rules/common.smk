@@ -80,6 +80,23 @@ def get_pool_models(wildcards):
     ]
 
 
+def get_synthetic_drafts(wildcards):
+    """BARE refines the base few-shot artifact's raw drafts; other methods start from none."""
+    items = PLAN.get("synthetic", wildcards.key)
+    if "drafts" not in items.upstream:
+        return {}
+    return {"base_drafts": PLAN.path(items.upstream["drafts"], "drafts.parquet")}
+
+
+def get_synthetic_generator(wildcards):
+    """The models that wrote a set, by name: ``base -> instruct`` for BARE."""
+    items = PLAN.get("synthetic", wildcards.key)
+    names = [items.upstream["model"].name]
+    if "drafts" in items.upstream:
+        names.insert(0, items.upstream["drafts"].upstream["model"].name)
+    return " -> ".join(names)
+
+
 def get_preference_sources(wildcards):
     """What a pairs artifact reads: the policy's train samples and the train split (or
     nothing more, for a file or hub source: those are in its spec, by content hash)."""
@@ -146,6 +163,10 @@ def get_study_tables():
                 f"{RESULTS}/call_scaling.csv", "call_scaling_table", "call scaling"
             )
         )
+    if PLAN.stage("synthscores"):
+        tables.append(
+            in_report(f"{RESULTS}/synthetic.csv", "synthetic_table", "synthetic data")
+        )
     if PLAN.stage("displacement"):
         tables.append(
             in_report(f"{RESULTS}/preference.csv", "preference_table", "preference")
@@ -169,4 +190,8 @@ def in_report(path, caption, table):
 
 
 def get_final_outputs():
-    return [f"{RESULTS}/index.json", f"{RESULTS}/accuracy_by_difficulty.csv"]
+    return [
+        f"{RESULTS}/index.json",
+        f"{RESULTS}/plan-{PLAN.digest()}.txt",
+        f"{RESULTS}/accuracy_by_difficulty.csv",
+    ]

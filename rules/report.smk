@@ -4,6 +4,7 @@ rule index_study:
         manifests=get_stage_manifests(),
     output:
         index=f"{RESULTS}/index.json",
+        plan=f"{RESULTS}/plan-{PLAN.digest()}.txt",
         accuracy=report(
             f"{RESULTS}/accuracy_by_difficulty.csv",
             caption="../report/accuracy_table.rst",

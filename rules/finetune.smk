@@ -1,0 +1,20 @@
+rule finetune:
+    """SFT (LoRA by default) of the student on one synthetic set; a merged checkpoint."""
+    input:
+        model=get_upstream("finetuned", "model"),
+        synthetic_items=get_upstream("finetuned", "items", "items.parquet"),
+    output:
+        manifest=artifact_path("finetuned", "manifest.json"),
+        train_log=artifact_path("finetuned", "train_log.parquet"),
+        config=artifact_path("finetuned", "checkpoint/config.json"),
+    log:
+        log_path("finetuned"),
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=8000,
+    params:
+        artifact=get_artifact("finetuned"),
+    script:
+        "../scripts/finetune.py"

@@ -1,0 +1,48 @@
+rule generate_synthetic:
+    """N items by one method: base few-shot, instruct few-shot, or BARE (instruct refines drafts)."""
+    input:
+        unpack(get_synthetic_drafts),
+        model=get_upstream("synthetic", "model"),
+        train=get_task_split("synthetic", "train"),
+    output:
+        manifest=artifact_path("synthetic", "manifest.json"),
+        synthetic_items=artifact_path("synthetic", "items.parquet"),
+        drafts=artifact_path("synthetic", "drafts.parquet"),
+        rejects=artifact_path("synthetic", "rejects.parquet"),
+    log:
+        log_path("synthetic"),
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=6000,
+    params:
+        artifact=get_artifact("synthetic"),
+        generator=get_synthetic_generator,
+        engine=config["engine"],
+    script:
+        "../scripts/generate_synthetic.py"
+
+
+rule score_synthetic:
+    """Diversity (embedding cosine, distinct-2, Vendi), indistinguishability, validity."""
+    input:
+        synthetic_items=get_upstream("synthscores", "items", "items.parquet"),
+        judge=get_upstream("synthscores", "judge"),
+        train=get_task_split("synthscores", "train"),
+    output:
+        manifest=artifact_path("synthscores", "manifest.json"),
+        scores=artifact_path("synthscores", "scores.json"),
+        trials=artifact_path("synthscores", "ir_trials.parquet"),
+    log:
+        log_path("synthscores"),
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=6000,
+    params:
+        artifact=get_artifact("synthscores"),
+        engine=config["engine"],
+    script:
+        "../scripts/score_synthetic.py"
