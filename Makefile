@@ -62,6 +62,8 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/vote.py
+	$(BIN)/python benchmarks/synthetic.py
+	$(BIN)/python benchmarks/training.py
 
 clean:
 	rm -rf .snakemake logs results

@@ -10,6 +10,13 @@ renames that folder onto ``{store}/{stage}/{key}/`` when, and only when, everyth
 (``manifest.json`` last) is written. A job killed half-way leaves only a folder under
 ``.tmp`` (reported and removed by ``assay gc``), never something that looks finished.
 
+Concurrency: ``publish`` holds a per-key lock (:mod:`assay.locks`, safe on NFS and against
+kill -9) from before the computation until the rename. A second study whose job for the
+same key starts meanwhile waits for the lock, then finds the artifact finished and raises
+:class:`AlreadyPublished`, which a rule's script treats as success: the artifact is computed
+once and reused. (The rules mark store outputs ``update()`` so that Snakemake never deletes
+a finished artifact that another study published while this one was planning.)
+
 ``manifest.json`` holds: stage, key, spec, upstream (role -> key), versions (python and
 the packages that matter), engine, wall_time_s, created (UTC ISO-8601), plus any
 stage-specific fields (counts, for instance).
@@ -115,13 +122,32 @@ class Staging:
         self.extra.update(fields)
 
 
+class AlreadyPublished(Exception):  # noqa: N818 - a signal, not a failure
+    """The artifact was finished (by another study) by the time this job held its lock."""
+
+    def __init__(self, ref: ArtifactRef):
+        super().__init__(f"{ref.stage}/{ref.key} was published by another job meanwhile; reusing it")
+
+
 @contextmanager
 def publish(ref: ArtifactRef) -> Iterator[Staging]:
     """Yield a staging folder; on success write the manifest and rename it into place.
 
-    On an exception the staging folder is removed and nothing is published. If another
-    process published the same key meanwhile, ours is discarded: same key, same content.
+    Holds the key's lock throughout; raises :class:`AlreadyPublished` before the body runs
+    when the artifact is finished. On an exception the staging folder is removed and
+    nothing is published.
     """
+    from assay.locks import key_lock
+
+    with key_lock(ref.store, f"{ref.stage}-{ref.key}"):
+        if is_finished(ref.path):
+            raise AlreadyPublished(ref)
+        with _publish_unlocked(ref) as staging:
+            yield staging
+
+
+@contextmanager
+def _publish_unlocked(ref: ArtifactRef) -> Iterator[Staging]:
     tmp_root = ref.store / TMP_DIR
     tmp_root.mkdir(parents=True, exist_ok=True)
     staging = Staging(dir=tmp_root / f"{ref.stage}-{ref.key}-{uuid.uuid4().hex[:8]}")

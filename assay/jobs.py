@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from assay.artifacts import AlreadyPublished
 from assay.errors import AssayError
 
 
@@ -35,6 +36,8 @@ def logged(log_path: str | Path) -> Iterator[None]:
         )
         try:
             yield
+        except AlreadyPublished as reused:
+            logging.getLogger("assay").info("%s", reused)
         except AssayError as error:
             logging.getLogger("assay").error("%s: %s", type(error).__name__, error)
             os.write(console, f"{type(error).__name__}: {error}\n".encode())

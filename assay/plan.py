@@ -355,7 +355,12 @@ def preference_nodes(
         path = Path(source["path"]).expanduser().resolve()
         if not path.is_file():
             raise ConfigError(f"preference.source.path: {path} does not exist")
-        pair_source = {"kind": "file", "path": str(path), "sha256": file_digest(path), "limit": source["limit"]}
+        pair_source = {
+            "kind": "file",
+            "path": str(path),
+            "sha256": file_digest(path),
+            "limit": source["limit"],
+        }
     else:
         if not source.get("name"):
             raise ConfigError("preference.source.name: a hub source needs a dataset name")
@@ -426,9 +431,7 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _model_of_kind(
-    name: str | None, kind: str, models: dict[str, Artifact], field_name: str
-) -> Artifact:
+def _model_of_kind(name: str | None, kind: str, models: dict[str, Artifact], field_name: str) -> Artifact:
     """A named model (checked), or the study's first model of ``kind``."""
     if name is None:
         found = [m for m in models.values() if m.spec["kind"] == kind]
@@ -505,7 +508,12 @@ def synthetic_nodes(
         if cfg["judge"]["model"]
         else instruct
     )
-    nodes: dict[str, dict[str, Artifact]] = {"synthetic": {}, "synthscores": {}, "finetuned": {}, "evaluate": {}}
+    nodes: dict[str, dict[str, Artifact]] = {
+        "synthetic": {},
+        "synthscores": {},
+        "finetuned": {},
+        "evaluate": {},
+    }
     score_spec = {
         "judge_kind": judge.spec["kind"],
         "trials": cfg["judge"]["trials"],
@@ -532,7 +540,9 @@ def synthetic_nodes(
         if student is None:
             continue
         spec = {k: ft[k] for k in FINETUNE_FIELDS} | {"save_dtype": student.spec["dtype"]}
-        trained = Artifact("finetuned", f"{student.name}+sft-{method}", spec, {"model": student, "items": items})
+        trained = Artifact(
+            "finetuned", f"{student.name}+sft-{method}", spec, {"model": student, "items": items}
+        )
         nodes["finetuned"][method] = trained
         nodes["evaluate"][trained.name] = evaluation_node(config, trained, task, engine, student.spec["kind"])
     return nodes

@@ -104,7 +104,9 @@ def _read_json(path: Path) -> dict[str, Any]:
 def synthetic_table(index: dict[str, Any]) -> pd.DataFrame:
     """Method x (N kept, diversity, IR, validity, student accuracy before/after, cost)."""
     stages = index["stages"]
-    by_key = {entry["key"]: (stage, name) for stage, entries in stages.items() for name, entry in entries.items()}
+    by_key = {
+        entry["key"]: (stage, name) for stage, entries in stages.items() for name, entry in entries.items()
+    }
     accuracy_of_model = {
         entry["upstream"]["model"]: _read_json(Path(entry["path"]) / "accuracy.json")["accuracy"]
         for entry in stages.get("evaluate", {}).values()
@@ -210,7 +212,9 @@ def write_plan_marker(index: dict[str, Any], marker: Path) -> None:
         if stale != marker:
             stale.unlink()
     lines = sorted(
-        f"{stage}/{entry['key']} {name}" for stage, entries in index["stages"].items() for name, entry in entries.items()
+        f"{stage}/{entry['key']} {name}"
+        for stage, entries in index["stages"].items()
+        for name, entry in entries.items()
     )
     marker.write_text("\n".join(lines) + "\n")
 

@@ -23,6 +23,13 @@ def artifact_path(stage, name):
     return f"{STORE}/{stage}/{{key}}/{name}"
 
 
+def stored(stage, name):
+    """A store file as a rule output. Flagged update() so that Snakemake never deletes it
+    before a job runs: another study may have published the artifact meanwhile, and a
+    finished artifact is only ever read (the job then finds it and exits)."""
+    return update(artifact_path(stage, name))
+
+
 def log_path(stage):
     return f"{LOGS}/{stage}/{{key}}.log"
 

@@ -5,8 +5,8 @@ rule sample_answers:
         train=get_task_split("samples", "train"),
         queries=get_sample_queries,
     output:
-        manifest=artifact_path("samples", "manifest.json"),
-        samples=artifact_path("samples", "samples.parquet"),
+        manifest=stored("samples", "manifest.json"),
+        samples=stored("samples", "samples.parquet"),
     log:
         log_path("samples"),
     conda:
@@ -28,8 +28,8 @@ rule judge_samples:
         judge=get_upstream("verdicts", "judge"),
         test=get_task_split("verdicts", "test"),
     output:
-        manifest=artifact_path("verdicts", "manifest.json"),
-        verdicts=artifact_path("verdicts", "verdicts.parquet"),
+        manifest=stored("verdicts", "manifest.json"),
+        verdicts=stored("verdicts", "verdicts.parquet"),
     log:
         log_path("verdicts"),
     conda:
@@ -50,20 +50,20 @@ rule fit_call_scaling:
         samples=get_upstream("scaling", "samples", "samples.parquet"),
         verdicts=get_upstream("scaling", "verdicts", "verdicts.parquet"),
     output:
-        manifest=artifact_path("scaling", "manifest.json"),
-        curves=artifact_path("scaling", "vote_curves.parquet"),
-        predicted=artifact_path("scaling", "predicted_curves.parquet"),
-        difficulty=artifact_path("scaling", "difficulty.parquet"),
-        summary=artifact_path("scaling", "scaling.json"),
+        manifest=stored("scaling", "manifest.json"),
+        curves=stored("scaling", "vote_curves.parquet"),
+        predicted=stored("scaling", "predicted_curves.parquet"),
+        difficulty=stored("scaling", "difficulty.parquet"),
+        summary=stored("scaling", "scaling.json"),
         figure=report(
-            artifact_path("scaling", "vote_curves.svg"),
+            stored("scaling", "vote_curves.svg"),
             caption="../report/vote_curves.rst",
             category="Compound inference",
             subcategory=get_artifact_name("scaling"),
             labels=get_report_labels("scaling", "accuracy against K"),
         ),
         histogram=report(
-            artifact_path("scaling", "difficulty.svg"),
+            stored("scaling", "difficulty.svg"),
             caption="../report/difficulty.rst",
             category="Compound inference",
             subcategory=get_artifact_name("scaling"),
@@ -91,12 +91,12 @@ rule select_models:
         dev=get_task_split("selection", "dev"),
         test=get_task_split("selection", "test"),
     output:
-        manifest=artifact_path("selection", "manifest.json"),
-        outputs=artifact_path("selection", "system_outputs.parquet"),
-        allocations=artifact_path("selection", "allocations.parquet"),
-        summary=artifact_path("selection", "selection.json"),
+        manifest=stored("selection", "manifest.json"),
+        outputs=stored("selection", "system_outputs.parquet"),
+        allocations=stored("selection", "allocations.parquet"),
+        summary=stored("selection", "selection.json"),
         figure=report(
-            artifact_path("selection", "allocations.svg"),
+            stored("selection", "allocations.svg"),
             caption="../report/allocations.rst",
             category="Compound inference",
             subcategory="model per module",

@@ -5,9 +5,9 @@ rule evaluate:
         train=get_task_split("evaluate", "train"),
         test=get_task_split("evaluate", "test"),
     output:
-        manifest=artifact_path("evaluate", "manifest.json"),
-        results=artifact_path("evaluate", "results.parquet"),
-        accuracy=artifact_path("evaluate", "accuracy.json"),
+        manifest=stored("evaluate", "manifest.json"),
+        results=stored("evaluate", "results.parquet"),
+        accuracy=stored("evaluate", "accuracy.json"),
     log:
         log_path("evaluate"),
     conda:

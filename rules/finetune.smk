@@ -4,9 +4,9 @@ rule finetune:
         model=get_upstream("finetuned", "model"),
         synthetic_items=get_upstream("finetuned", "items", "items.parquet"),
     output:
-        manifest=artifact_path("finetuned", "manifest.json"),
-        train_log=artifact_path("finetuned", "train_log.parquet"),
-        config=artifact_path("finetuned", "checkpoint/config.json"),
+        manifest=stored("finetuned", "manifest.json"),
+        train_log=stored("finetuned", "train_log.parquet"),
+        config=stored("finetuned", "checkpoint/config.json"),
     log:
         log_path("finetuned"),
     conda:

@@ -1,8 +1,8 @@
 rule materialize_model:
     """A plain safetensors checkpoint (tokenizer, chat template, generation config)."""
     output:
-        manifest=artifact_path("models", "manifest.json"),
-        config=artifact_path("models", "checkpoint/config.json"),
+        manifest=stored("models", "manifest.json"),
+        config=stored("models", "checkpoint/config.json"),
     log:
         log_path("models"),
     conda:

@@ -4,8 +4,8 @@ rule build_preferences:
         unpack(get_preference_sources),
         model=get_upstream("preferences", "model"),
     output:
-        manifest=artifact_path("preferences", "manifest.json"),
-        pairs=artifact_path("preferences", "pairs.parquet"),
+        manifest=stored("preferences", "manifest.json"),
+        pairs=stored("preferences", "pairs.parquet"),
     log:
         log_path("preferences"),
     conda:
@@ -26,8 +26,8 @@ rule ches_scores:
         model=get_upstream("ches", "model"),
         pairs=get_upstream("ches", "pairs", "pairs.parquet"),
     output:
-        manifest=artifact_path("ches", "manifest.json"),
-        scores=artifact_path("ches", "ches.parquet"),
+        manifest=stored("ches", "manifest.json"),
+        scores=stored("ches", "ches.parquet"),
     log:
         log_path("ches"),
     conda:
@@ -48,10 +48,10 @@ rule train_preference:
         pairs=get_upstream("policies", "pairs", "pairs.parquet"),
         ches=get_upstream("policies", "ches", "ches.parquet"),
     output:
-        manifest=artifact_path("policies", "manifest.json"),
-        train_log=artifact_path("policies", "train_log.parquet"),
-        logprobs=artifact_path("policies", "logprobs.parquet"),
-        per_pair=artifact_path("policies", "per_pair.parquet"),
+        manifest=stored("policies", "manifest.json"),
+        train_log=stored("policies", "train_log.parquet"),
+        logprobs=stored("policies", "logprobs.parquet"),
+        per_pair=stored("policies", "per_pair.parquet"),
     log:
         log_path("policies"),
     conda:
@@ -71,16 +71,16 @@ rule measure_displacement:
     input:
         unpack(get_displacement_inputs),
     output:
-        manifest=artifact_path("displacement", "manifest.json"),
-        table=artifact_path("displacement", "displacement.parquet"),
+        manifest=stored("displacement", "manifest.json"),
+        table=stored("displacement", "displacement.parquet"),
         curves=report(
-            artifact_path("displacement", "logprob_curves.svg"),
+            stored("displacement", "logprob_curves.svg"),
             caption="../report/logprob_curves.rst",
             category="Preference optimisation",
             labels={"figure": "log-prob curves"},
         ),
         scatter=report(
-            artifact_path("displacement", "ches_vs_displacement.svg"),
+            stored("displacement", "ches_vs_displacement.svg"),
             caption="../report/ches_vs_displacement.rst",
             category="Preference optimisation",
             labels={"figure": "CHES against displacement"},

@@ -5,10 +5,10 @@ rule generate_synthetic:
         model=get_upstream("synthetic", "model"),
         train=get_task_split("synthetic", "train"),
     output:
-        manifest=artifact_path("synthetic", "manifest.json"),
-        synthetic_items=artifact_path("synthetic", "items.parquet"),
-        drafts=artifact_path("synthetic", "drafts.parquet"),
-        rejects=artifact_path("synthetic", "rejects.parquet"),
+        manifest=stored("synthetic", "manifest.json"),
+        synthetic_items=stored("synthetic", "items.parquet"),
+        drafts=stored("synthetic", "drafts.parquet"),
+        rejects=stored("synthetic", "rejects.parquet"),
     log:
         log_path("synthetic"),
     conda:
@@ -31,9 +31,9 @@ rule score_synthetic:
         judge=get_upstream("synthscores", "judge"),
         train=get_task_split("synthscores", "train"),
     output:
-        manifest=artifact_path("synthscores", "manifest.json"),
-        scores=artifact_path("synthscores", "scores.json"),
-        trials=artifact_path("synthscores", "ir_trials.parquet"),
+        manifest=stored("synthscores", "manifest.json"),
+        scores=stored("synthscores", "scores.json"),
+        trials=stored("synthscores", "ir_trials.parquet"),
     log:
         log_path("synthscores"),
     conda:

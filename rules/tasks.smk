@@ -1,10 +1,10 @@
 rule prepare_task:
     """The task's train, dev and test splits as Parquet."""
     output:
-        manifest=artifact_path("tasks", "manifest.json"),
-        train=artifact_path("tasks", "train.parquet"),
-        dev=artifact_path("tasks", "dev.parquet"),
-        test=artifact_path("tasks", "test.parquet"),
+        manifest=stored("tasks", "manifest.json"),
+        train=stored("tasks", "train.parquet"),
+        dev=stored("tasks", "dev.parquet"),
+        test=stored("tasks", "test.parquet"),
     log:
         log_path("tasks"),
     conda:

@@ -18,7 +18,13 @@ def main(sm) -> None:
         train = pd.read_parquet(sm.input.train) if "train" in sm.input.keys() else None
         with publish(ref) as staging:
             pairs, counts = build_preferences(
-                source, tokenizer, ref.spec["heldout"], ref.spec["seed"], samples, train, sm.params.samples_spec
+                source,
+                tokenizer,
+                ref.spec["heldout"],
+                ref.spec["seed"],
+                samples,
+                train,
+                sm.params.samples_spec,
             )
             pairs.to_parquet(staging.dir / "pairs.parquet", index=False)
             staging.record(counts=counts)

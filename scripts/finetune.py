@@ -14,7 +14,9 @@ def main(sm) -> None:
         items = pd.read_parquet(sm.input.synthetic_items)
         with publish(ref) as staging:
             staging.record(
-                **finetune(upstream_checkpoint(sm.input.model), items, spec, staging.dir, ref.spec["save_dtype"])
+                **finetune(
+                    upstream_checkpoint(sm.input.model), items, spec, staging.dir, ref.spec["save_dtype"]
+                )
             )
 
 

@@ -27,7 +27,9 @@ def main(sm) -> None:
             else:
                 outputs = refine(engine, examples, pd.read_parquet(sm.input.base_drafts), spec)
             items, rejects, counts = assemble(outputs, spec, generator=sm.params.generator)
-            outputs[["draft_index", "raw", "output_tokens"]].to_parquet(staging.dir / "drafts.parquet", index=False)
+            outputs[["draft_index", "raw", "output_tokens"]].to_parquet(
+                staging.dir / "drafts.parquet", index=False
+            )
             items.to_parquet(staging.dir / "items.parquet", index=False)
             rejects.to_parquet(staging.dir / "rejects.parquet", index=False)
             staging.record(

@@ -53,7 +53,8 @@ def sample_prompts(train: pd.DataFrame, sample_spec: dict[str, Any], tokenizer) 
     shots = few_shot_examples(train, sample_spec["shots"])
     return {
         row.id: render_prompt(
-            tokenizer, build_prompt(row.question, shots, sample_spec["model_kind"], sample_spec["answer_format"])
+            tokenizer,
+            build_prompt(row.question, shots, sample_spec["model_kind"], sample_spec["answer_format"]),
         )
         for row in train.itertuples()
     }
@@ -74,7 +75,9 @@ def user_pairs(source: SourceSpec, tokenizer) -> tuple[pd.DataFrame, dict[str, i
     pairs, counts = clean_pairs(raw, where, source.kind)
     chat = getattr(tokenizer, "chat_template", None)
     if chat:
-        pairs["prompt"] = [render_prompt(tokenizer, [{"role": "user", "content": p}]) for p in pairs["prompt"]]
+        pairs["prompt"] = [
+            render_prompt(tokenizer, [{"role": "user", "content": p}]) for p in pairs["prompt"]
+        ]
     pairs["query_id"] = pd.Series([None] * len(pairs), dtype="string")
     return pairs, counts
 

@@ -62,9 +62,11 @@ def _spearman(scores: pd.DataFrame, column: str, fall: pd.Series) -> float | Non
 def run_row(run: TrainedRun, ches: pd.DataFrame, accuracy_before: float | None) -> dict[str, Any]:
     trained_ids = set(run.manifest.get("trained_pair_ids", []))
     per_pair = run.per_pair
-    trained = per_pair[per_pair["pair_id"].isin(trained_ids)] if trained_ids else per_pair[
-        per_pair["split"] == "train"
-    ]
+    trained = (
+        per_pair[per_pair["pair_id"].isin(trained_ids)]
+        if trained_ids
+        else per_pair[per_pair["split"] == "train"]
+    )
     train_summary = displacement_summary(*_split(trained.assign(split="train"), "train"))
     held_summary = displacement_summary(*_split(per_pair, "heldout"))
     scored = trained.merge(ches, on="pair_id")
@@ -89,7 +91,9 @@ def run_row(run: TrainedRun, ches: pd.DataFrame, accuracy_before: float | None) 
     }
 
 
-def displacement_table(runs: list[TrainedRun], ches: pd.DataFrame, accuracy_before: float | None) -> pd.DataFrame:
+def displacement_table(
+    runs: list[TrainedRun], ches: pd.DataFrame, accuracy_before: float | None
+) -> pd.DataFrame:
     return pd.DataFrame([run_row(run, ches, accuracy_before) for run in runs])
 
 
@@ -100,10 +104,24 @@ def logprob_curves_figure(runs: list[TrainedRun], stem: Path) -> None:
             part = run.logprobs[run.logprobs["split"] == split]
             if part.empty:
                 continue
-            ax.plot(part["step"], part["logp_chosen"], style, color="C2", marker="o", ms=3,
-                    label=f"log p(chosen), {split}")
-            ax.plot(part["step"], part["logp_rejected"], style, color="C3", marker="x", ms=3,
-                    label=f"log p(rejected), {split}")
+            ax.plot(
+                part["step"],
+                part["logp_chosen"],
+                style,
+                color="C2",
+                marker="o",
+                ms=3,
+                label=f"log p(chosen), {split}",
+            )
+            ax.plot(
+                part["step"],
+                part["logp_rejected"],
+                style,
+                color="C3",
+                marker="x",
+                ms=3,
+                label=f"log p(rejected), {split}",
+            )
         ax.set_title(run.name, fontsize=9)
         ax.set_xlabel("optimizer step")
     axes[0][0].set_ylabel("mean log-probability of the response (nats)")

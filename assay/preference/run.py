@@ -77,8 +77,10 @@ def train_preference(
     seconds = time.time() - started
     policy = trainer.model
     after = sequence_logprobs(policy, tokenizer, pairs)
-    per_pair = pairs[["pair_id", "split"]].merge(before, on="pair_id").merge(
-        after, on="pair_id", suffixes=("_before", "_after")
+    per_pair = (
+        pairs[["pair_id", "split"]]
+        .merge(before, on="pair_id")
+        .merge(after, on="pair_id", suffixes=("_before", "_after"))
     )
     per_pair.to_parquet(out_dir / "per_pair.parquet", index=False)
     pd.DataFrame(callback.log).to_parquet(out_dir / "logprobs.parquet", index=False)
@@ -86,8 +88,12 @@ def train_preference(
     log_history_table(history).to_parquet(out_dir / "train_log.parquet", index=False)
     save_trained(policy, tokenizer, out_dir / "checkpoint", save_dtype)
     shutil.rmtree(out_dir / "trainer-scratch", ignore_errors=True)
-    tokens = int(sum(len(tokenizer(p + c)["input_ids"]) + len(tokenizer(p + r)["input_ids"])
-                     for p, c, r in zip(train["prompt"], train["chosen"], train["rejected"])))
+    tokens = int(
+        sum(
+            len(tokenizer(p + c)["input_ids"]) + len(tokenizer(p + r)["input_ids"])
+            for p, c, r in zip(train["prompt"], train["chosen"], train["rejected"])
+        )
+    )
     steps = int(trainer.state.global_step)
     return {
         "train_pairs": len(train),

@@ -85,7 +85,9 @@ def finetune(
     out_dir = Path(out_dir)
     model, tokenizer = load_trainable(checkpoint, spec.precision)
     peft_config = (
-        LoraConfig(r=spec.lora_r, lora_alpha=spec.lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM")
+        LoraConfig(
+            r=spec.lora_r, lora_alpha=spec.lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM"
+        )
         if spec.lora
         else None
     )

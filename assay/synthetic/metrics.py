@@ -176,7 +176,13 @@ def ir_trials(items: pd.DataFrame, real: pd.DataFrame, trials: int, seed: int) -
         blocks.insert(position - 1, (item["question"], item["solution"]))
         text = "\n\n".join(_block(i + 1, q, s) for i, (q, s) in enumerate(blocks))
         rows.append(
-            {"trial": t, "item_id": item["id"], "position": position, "real_ids": list(others["id"]), "text": text}
+            {
+                "trial": t,
+                "item_id": item["id"],
+                "position": position,
+                "real_ids": list(others["id"]),
+                "text": text,
+            }
         )
     return pd.DataFrame(rows)
 

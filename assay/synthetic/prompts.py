@@ -65,7 +65,9 @@ def base_prompt(examples: Sequence[dict]) -> str:
 
 
 def instruct_prompt(examples: Sequence[dict]) -> Prompt:
-    return [{"role": "user", "content": f"{DESCRIPTION}\n\n{examples_text(examples)}\n\n{NEW_EXAMPLE_REQUEST}"}]
+    return [
+        {"role": "user", "content": f"{DESCRIPTION}\n\n{examples_text(examples)}\n\n{NEW_EXAMPLE_REQUEST}"}
+    ]
 
 
 def refine_prompt(examples: Sequence[dict], draft: str) -> Prompt:
@@ -75,7 +77,7 @@ def refine_prompt(examples: Sequence[dict], draft: str) -> Prompt:
 
 def base_draft(completion: str) -> str:
     """The base prompt ends inside the block at ``Question:``: put it back on the draft."""
-    return "Question:" + completion.split(END)[0].rstrip()
+    return "Question:" + completion.split(END)[0].split(START)[0].rstrip()
 
 
 @dataclass(frozen=True)
@@ -88,15 +90,14 @@ class Parsed:
 
 def parse_item(text: str) -> Parsed:
     """(question, solution, answer) from one block's text, or the reason it is rejected."""
-    body = text.split(END)[0]
-    if START in body:
-        body = body.split(START, 1)[1]
-    body = body.strip()
-    if not body:
+    body = text.split(END)[0].strip()
+    if not body or body == START:
         return Parsed(reject="empty")
     question_at = body.find("Question:")
     if question_at < 0:
         return Parsed(reject="no 'Question:' field")
+    body = body[question_at:].split(START)[0]  # a second block begun by the model is not this item
+    question_at = 0
     answer_at = body.find("Answer:", question_at)
     if answer_at < 0:
         return Parsed(reject="no 'Answer:' field")

@@ -31,7 +31,9 @@ def test_pairs_come_from_correct_and_incorrect_train_samples(smoke_run):
 
 def test_ches_subsets_training_logs_and_the_displacement_table(smoke_run):
     index = _index(smoke_run)
-    ches = pd.read_parquet(smoke_run / index["stages"]["ches"]["smollm2-135m-instruct"]["path"] / "ches.parquet")
+    ches = pd.read_parquet(
+        smoke_run / index["stages"]["ches"]["smollm2-135m-instruct"]["path"] / "ches.parquet"
+    )
     assert {"ches", "ln_ches", "edit_similarity"} <= set(ches.columns) and ches["ln_ches"].notna().all()
     trained = {}
     for name, entry in index["stages"]["policies"].items():
@@ -49,4 +51,6 @@ def test_ches_subsets_training_logs_and_the_displacement_table(smoke_run):
     assert table["accuracy_after"].between(0, 1).all() and table["accuracy_before"].between(0, 1).all()
     assert table["share_chosen_fell"].between(0, 1).all()
     displacement = smoke_run / index["stages"]["displacement"]["smollm2-135m-instruct"]["path"]
-    assert (displacement / "logprob_curves.svg").is_file() and (displacement / "ches_vs_displacement.png").is_file()
+    assert (displacement / "logprob_curves.svg").is_file() and (
+        displacement / "ches_vs_displacement.png"
+    ).is_file()

@@ -7,7 +7,7 @@ import pytest
 from assay.config import load_study
 from assay.plan import build_plan
 
-STUDIES = ["smoke.yaml", "calls-mmlu.yaml"]
+STUDIES = ["smoke.yaml", "calls-mmlu.yaml", "bare-gsm8k.yaml", "displacement-ultrafeedback.yaml"]
 
 
 @pytest.mark.parametrize("name", STUDIES)

@@ -33,10 +33,15 @@ def test_smoke_study_writes_every_artifact_with_its_manifest(smoke_run):
         "ches",
         "policies",
         "displacement",
+        "synthetic",
+        "synthscores",
+        "finetuned",
     }
     found = {p.name for p in iter_artifacts(smoke_run / "artifacts")}
     named = {entry["key"] for stage in index["stages"].values() for entry in stage.values()}
-    assert found == named and len(found) == 2 + 1 + (2 + 2) + (2 + 1) + 2 + 2 + 1 + (1 + 1 + 2 + 1)
+    assert found == named and len(found) == 2 + 1 + (2 + 2 + 3) + (2 + 1) + 2 + 2 + 1 + (1 + 1 + 2 + 1) + (
+        3 + 3 + 3
+    )
     for stage in index["stages"].values():
         for entry in stage.values():
             manifest = json.loads((smoke_run / entry["path"] / "manifest.json").read_text())
@@ -82,7 +87,11 @@ def test_checkpoints_tasks_and_evaluations_hold_what_they_promise(smoke_run):
         assert (
             manifest["engine"] == "vllm"
             and manifest["upstream"]["model"]
-            == {**index["stages"]["models"], **index["stages"]["policies"]}[name]["key"]
+            == {
+                **index["stages"]["models"],
+                **index["stages"]["policies"],
+                **index["stages"]["finetuned"],
+            }[name]["key"]
         )
     table = pd.read_csv(smoke_run / "results" / "smoke" / "accuracy_by_difficulty.csv")
     assert set(table["model"]) == set(index["stages"]["evaluate"])
@@ -101,7 +110,7 @@ def test_second_study_on_the_same_store_runs_only_its_new_jobs(smoke_run, smoke_
     second = tmp_path / "second.yaml"
     second.write_text(yaml.safe_dump(config))
     assert dry_run(smoke_run, (smoke_study, second)) == {
-        "evaluate": 4,  # two study models, two trained policies
+        "evaluate": 7,  # two study models, two trained policies, three fine-tuned students
         "measure_displacement": 1,  # its table holds the policies' accuracies
         "index_study": 1,
         "all": 1,
@@ -186,3 +195,23 @@ def test_compound_stage_tables_and_figures(smoke_run):
         and len(pd.read_csv(results / "allocations.csv")) == 4
     )
     assert "## Provenance" in (results / "summary.md").read_text()
+
+
+def test_a_study_that_changes_schedules_its_new_jobs_under_the_same_name(
+    smoke_run, smoke_study, tmp_path, dry_run
+):
+    """Snakemake does not rerun a present target for missing inputs: the plan marker makes
+    a changed study (same name, same results folder) schedule exactly its new jobs."""
+    config = yaml.safe_load(smoke_study.read_text())
+    config["synthetic"]["n"] = 5
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    jobs = dry_run(smoke_run, (smoke_study, changed))
+    assert jobs == {
+        "generate_synthetic": 3,
+        "score_synthetic": 3,
+        "finetune": 3,
+        "evaluate": 3,
+        "index_study": 1,
+        "all": 1,
+    }

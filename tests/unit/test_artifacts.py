@@ -5,6 +5,7 @@ import os
 import pytest
 
 from assay.artifacts import (
+    AlreadyPublished,
     MANIFEST,
     ArtifactRef,
     artifact_key,
@@ -102,14 +103,16 @@ def test_killed_job_leaves_only_a_reported_staging_folder(tmp_path):
     assert len(stale) == 1 and (stale[0] / "half.txt").exists()
 
 
-def test_second_publisher_of_same_key_keeps_first_result(tmp_path):
+def test_second_publisher_of_a_finished_key_never_runs_its_body(tmp_path):
     ref = _ref(tmp_path)
     with publish(ref) as staging:
         (staging.dir / "x").write_text("first")
-    with publish(ref) as staging:
-        (staging.dir / "x").write_text("second")
-    assert (ref.path / "x").read_text() == "first"
-    assert leftovers(tmp_path) == []
+    ran = False
+    with pytest.raises(AlreadyPublished, match="reusing it"):
+        with publish(ref) as staging:
+            ran = True
+    assert not ran and (ref.path / "x").read_text() == "first"
+    assert leftovers(tmp_path) == [] and not any((tmp_path / ".locks").iterdir())
 
 
 def test_find_artifact_by_unique_prefix(tmp_path):

@@ -101,7 +101,9 @@ def test_training_run_writes_tracked_logs_and_a_loadable_checkpoint(tiny_checkpo
 
     pairs = tiny_pairs()
     spec = PreferenceSpec(variant=variant, learning_rate=5e-2, batch_size=2, epochs=2, lora=True, beta=0.5)
-    fields = train_preference(tiny_checkpoint, pairs, ["pair-0", "pair-1", "pair-2"], spec, tmp_path, 1, "float32")
+    fields = train_preference(
+        tiny_checkpoint, pairs, ["pair-0", "pair-1", "pair-2"], spec, tmp_path, 1, "float32"
+    )
     assert fields["train_pairs"] == 3 and fields["steps"] == 4 and fields["heldout_pairs"] == 2
     logprobs = pd.read_parquet(tmp_path / "logprobs.parquet")
     assert sorted(logprobs["step"].unique()) == [0, 1, 2, 3, 4]

@@ -41,7 +41,13 @@ def test_refine_prompt_carries_examples_draft_and_the_papers_instructions():
     text = message["content"]
     assert message["role"] == "user" and text.count(f"{START}\nQuestion:") == 4  # 3 examples + the draft
     assert text.endswith(f"Draft:\n{START}\nQuestion: Dee has 1 cat.\nAnswer: 1 + 1 = 2\n#### 2\n{END}")
-    for phrase in ("closer in style", "unambiguous", "correct any errors", "do not change its theme", "Output only"):
+    for phrase in (
+        "closer in style",
+        "unambiguous",
+        "correct any errors",
+        "do not change its theme",
+        "Output only",
+    ):
         assert phrase in text
 
 
@@ -50,6 +56,9 @@ def test_parse_good_and_malformed_drafts():
     assert (good.question, good.solution, good.answer) == ("Eve has 4 hats.", "4 + 1 = 5.\n#### 5", "5")
     wrapped = parse_item(f"Sure!\n{START}\nQuestion: Q?\nAnswer: 2 * 3 = 6\n#### 6\n{END}\nmore text")
     assert wrapped.answer == "6" and wrapped.question == "Q?"
+    runaway = parse_item("Question: Leo has 1.\nAnswer: 1 + 1 = 2\n#### 2\nEXAMPLE START\nQuestion: more")
+    assert runaway.question == "Leo has 1." and runaway.answer == "2"
+    assert base_draft(" A?\nAnswer: 1\nEXAMPLE START\nQuestion: B") == "Question: A?\nAnswer: 1"
     assert parse_item("   ").reject == "empty"
     assert parse_item("Eve has 4 hats.").reject == "no 'Question:' field"
     assert parse_item("Question: Eve has 4 hats.").reject == "no 'Answer:' field"
@@ -124,7 +133,9 @@ def test_validity_recomputes_equations():
 
 def test_ir_trials_place_one_synthetic_item_among_three_real_ones():
     real = pd.DataFrame(EXAMPLES * 2).assign(id=[f"r{i}" for i in range(6)])
-    items = pd.DataFrame({"id": ["s0", "s1"], "question": ["SYN Q0", "SYN Q1"], "solution": ["x\n#### 1"] * 2})
+    items = pd.DataFrame(
+        {"id": ["s0", "s1"], "question": ["SYN Q0", "SYN Q1"], "solution": ["x\n#### 1"] * 2}
+    )
     trials = ir_trials(items, real, trials=5, seed=0)
     assert len(trials) == 2  # at most one trial per item
     for trial in trials.itertuples():
