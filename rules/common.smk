@@ -127,10 +127,14 @@ def get_displacement_inputs(wildcards):
     table = PLAN.get("displacement", wildcards.key)
     inputs = {"ches": PLAN.path(table.upstream["ches"], "ches.parquet")}
     inputs["per_pair"] = [
-        PLAN.path(a, "per_pair.parquet") for role, a in table.upstream.items() if role.startswith("policy:")
+        PLAN.path(a, "per_pair.parquet")
+        for role, a in table.upstream.items()
+        if role.startswith("policy:")
     ]
     inputs["accuracy"] = [
-        PLAN.path(a, "accuracy.json") for role, a in table.upstream.items() if role.startswith("evaluate:")
+        PLAN.path(a, "accuracy.json")
+        for role, a in table.upstream.items()
+        if role.startswith("evaluate:")
     ]
     return inputs
 

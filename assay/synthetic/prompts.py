@@ -71,7 +71,8 @@ def instruct_prompt(examples: Sequence[dict]) -> Prompt:
 
 
 def refine_prompt(examples: Sequence[dict], draft: str) -> Prompt:
-    body = f"{DESCRIPTION}\n\n{examples_text(examples)}\n\n{REFINE_REQUEST}\n\nDraft:\n{START}\n{draft.strip()}\n{END}"
+    draft_block = f"{START}\n{draft.strip()}\n{END}"
+    body = f"{DESCRIPTION}\n\n{examples_text(examples)}\n\n{REFINE_REQUEST}\n\nDraft:\n{draft_block}"
     return [{"role": "user", "content": body}]
 
 

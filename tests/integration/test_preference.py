@@ -36,7 +36,7 @@ def test_ches_subsets_training_logs_and_the_displacement_table(smoke_run):
     )
     assert {"ches", "ln_ches", "edit_similarity"} <= set(ches.columns) and ches["ln_ches"].notna().all()
     trained = {}
-    for name, entry in index["stages"]["policies"].items():
+    for entry in index["stages"]["policies"].values():
         folder = smoke_run / entry["path"]
         manifest = json.loads((folder / "manifest.json").read_text())
         logprobs = pd.read_parquet(folder / "logprobs.parquet")

@@ -5,8 +5,8 @@ import os
 import pytest
 
 from assay.artifacts import (
-    AlreadyPublished,
     MANIFEST,
+    AlreadyPublished,
     ArtifactRef,
     artifact_key,
     find_artifact,
