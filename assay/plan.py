@@ -49,6 +49,7 @@ class Artifact:
     name: str
     spec: dict[str, Any]
     upstream: dict[str, Artifact] = field(default_factory=dict)
+    size_b: float | None = None  # models only: billions of parameters, for job resources (not keyed)
 
     @cached_property
     def key(self) -> str:
@@ -111,6 +112,23 @@ class Plan:
         keys = sorted(f"{a.stage}/{a.key}" for a in self.all())
         return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:12]
 
+    def resources(self, artifact: Artifact, gpu_study: bool, tensor_parallel: int) -> dict[str, int]:
+        """Cluster resources of the job that makes ``artifact``: GPUs for engine and
+        training stages of a GPU study (tensor_parallel for engines, 1 for training),
+        none for CPU stages; memory (MB) and runtime (minutes) scaled by the size, in
+        billions of parameters, of the largest model the job loads."""
+        size = max((model_size_b(m) for m in models_of(artifact)), default=0.0)
+        training = artifact.stage in TRAINING_STAGES
+        engine = artifact.stage in ENGINE_STAGES
+        gpus = (1 if training else tensor_parallel if engine else 0) if gpu_study else 0
+        if training:
+            mem, runtime = 8000 + 16000 * size, 30 + 30 * size  # full fine-tuning: ~16 bytes/param
+        elif engine or artifact.stage == "models":
+            mem, runtime = 6000 + 2000 * size, 30 + 10 * size
+        else:
+            mem, runtime = 2000, 30
+        return {"gpu": gpus, "mem_mb": int(mem), "runtime": int(runtime)}
+
     def index(self) -> dict[str, Any]:
         """What ``results/{study}/index.json`` holds: each stage's artifacts by name."""
         out: dict[str, Any] = {"study": self.study, "store": str(self.store), "stages": {}}
@@ -122,6 +140,36 @@ class Plan:
                 "upstream": {role: a.key for role, a in artifact.upstream.items()},
             }
         return out
+
+
+ENGINE_STAGES = {"evaluate", "samples", "verdicts", "selection", "synthetic", "synthscores"}
+TRAINING_STAGES = {"finetuned", "policies", "ches"}
+
+
+def model_size_b(model: Artifact) -> float:
+    """Billions of parameters: ``params_b`` when the study states it, else read from the
+    source's name (``Llama-3.1-8B`` -> 8, ``SmolLM2-135M`` -> 0.135), else 1."""
+    import re
+
+    spec = model.spec
+    if model.size_b:
+        return float(model.size_b)
+    match = re.search(r"(\d+(?:\.\d+)?)\s*([bBmM])(?![a-zA-Z])", str(spec.get("source", "")).split("/")[-1])
+    if not match:
+        return 1.0
+    value = float(match.group(1))
+    return value if match.group(2) in "bB" else value / 1000
+
+
+def models_of(artifact: Artifact) -> list[Artifact]:
+    """The models a job loads: its model-like upstreams, traced back through trained ones."""
+    found = []
+    if artifact.stage == "models":
+        return [artifact]
+    for role, upstream in artifact.upstream.items():
+        if role in ("model", "judge") or role.startswith("model:"):
+            found.extend(models_of(upstream) if upstream.stage != "models" else [upstream])
+    return found
 
 
 def model_spec(name: str, entry: dict[str, Any], where: str) -> dict[str, Any]:
@@ -172,7 +220,9 @@ def build_plan(config: dict[str, Any]) -> Plan:
         name = entry["name"]
         if name in models:
             raise ConfigError(f"models[{i}].name: model {name!r} is defined twice")
-        models[name] = Artifact("models", name, model_spec(name, entry, f"models[{i}]"))
+        models[name] = Artifact(
+            "models", name, model_spec(name, entry, f"models[{i}]"), size_b=entry.get("params_b")
+        )
     task_spec = dict(config["task"])
     task = Artifact("tasks", task_spec["name"], task_spec)
     engine = EngineSpec.from_dict(config.get("engine", {}))

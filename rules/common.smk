@@ -30,6 +30,19 @@ def stored(stage, name):
     return update(artifact_path(stage, name))
 
 
+GPU_STUDY = config["conda_env"] == "gpu"
+TENSOR_PARALLEL = config["engine"]["tensor_parallel_size"]
+
+
+def get_resources(stage, name):
+    """Resource ``name`` (gpu, mem_mb, runtime in minutes) of a stage's job, from the
+    study: GPUs only for engine and training stages of a GPU study, memory and runtime
+    scaled by model size (Plan.resources)."""
+    return lambda wildcards: PLAN.resources(
+        PLAN.get(stage, wildcards.key), GPU_STUDY, TENSOR_PARALLEL
+    )[name]
+
+
 def log_path(stage):
     return f"{LOGS}/{stage}/{{key}}.log"
 

@@ -13,7 +13,9 @@ rule sample_answers:
         CONDA_ENV
     threads: 2
     resources:
-        mem_mb=6000,
+        mem_mb=get_resources("samples", "mem_mb"),
+        runtime=get_resources("samples", "runtime"),
+        gpu=get_resources("samples", "gpu"),
     params:
         artifact=get_artifact("samples"),
         engine=config["engine"],
@@ -36,7 +38,9 @@ rule judge_samples:
         CONDA_ENV
     threads: 2
     resources:
-        mem_mb=6000,
+        mem_mb=get_resources("verdicts", "mem_mb"),
+        runtime=get_resources("verdicts", "runtime"),
+        gpu=get_resources("verdicts", "gpu"),
     params:
         artifact=get_artifact("verdicts"),
         engine=config["engine"],
@@ -75,7 +79,9 @@ rule fit_call_scaling:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=get_resources("scaling", "mem_mb"),
+        runtime=get_resources("scaling", "runtime"),
+        gpu=get_resources("scaling", "gpu"),
     params:
         artifact=get_artifact("scaling"),
         name=get_artifact_name("scaling"),
@@ -108,7 +114,9 @@ rule select_models:
         CONDA_ENV
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=get_resources("selection", "mem_mb"),
+        runtime=get_resources("selection", "runtime"),
+        gpu=get_resources("selection", "gpu"),
     params:
         artifact=get_artifact("selection"),
         engine=config["engine"],

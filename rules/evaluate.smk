@@ -14,7 +14,9 @@ rule evaluate:
         CONDA_ENV
     threads: 2
     resources:
-        mem_mb=6000,
+        mem_mb=get_resources("evaluate", "mem_mb"),
+        runtime=get_resources("evaluate", "runtime"),
+        gpu=get_resources("evaluate", "gpu"),
     params:
         artifact=get_artifact("evaluate"),
         engine=config["engine"],

@@ -13,7 +13,9 @@ rule finetune:
         CONDA_ENV
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=get_resources("finetuned", "mem_mb"),
+        runtime=get_resources("finetuned", "runtime"),
+        gpu=get_resources("finetuned", "gpu"),
     params:
         artifact=get_artifact("finetuned"),
     script:

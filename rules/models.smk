@@ -9,7 +9,9 @@ rule materialize_model:
         CONDA_ENV
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=get_resources("models", "mem_mb"),
+        runtime=get_resources("models", "runtime"),
+        gpu=get_resources("models", "gpu"),
     params:
         artifact=get_artifact("models"),
     script:

@@ -12,7 +12,9 @@ rule build_preferences:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=get_resources("preferences", "mem_mb"),
+        runtime=get_resources("preferences", "runtime"),
+        gpu=get_resources("preferences", "gpu"),
     params:
         artifact=get_artifact("preferences"),
         samples_spec=get_samples_spec,
@@ -34,7 +36,9 @@ rule ches_scores:
         CONDA_ENV
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=get_resources("ches", "mem_mb"),
+        runtime=get_resources("ches", "runtime"),
+        gpu=get_resources("ches", "gpu"),
     params:
         artifact=get_artifact("ches"),
     script:
@@ -58,7 +62,9 @@ rule train_preference:
         CONDA_ENV
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=get_resources("policies", "mem_mb"),
+        runtime=get_resources("policies", "runtime"),
+        gpu=get_resources("policies", "gpu"),
     params:
         artifact=get_artifact("policies"),
         label=get_artifact_name("policies"),
@@ -91,7 +97,9 @@ rule measure_displacement:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=get_resources("displacement", "mem_mb"),
+        runtime=get_resources("displacement", "runtime"),
+        gpu=get_resources("displacement", "gpu"),
     params:
         artifact=get_artifact("displacement"),
         trained=get_trained_policies,

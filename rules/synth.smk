@@ -15,7 +15,9 @@ rule generate_synthetic:
         CONDA_ENV
     threads: 2
     resources:
-        mem_mb=6000,
+        mem_mb=get_resources("synthetic", "mem_mb"),
+        runtime=get_resources("synthetic", "runtime"),
+        gpu=get_resources("synthetic", "gpu"),
     params:
         artifact=get_artifact("synthetic"),
         generator=get_synthetic_generator,
@@ -40,7 +42,9 @@ rule score_synthetic:
         CONDA_ENV
     threads: 2
     resources:
-        mem_mb=6000,
+        mem_mb=get_resources("synthscores", "mem_mb"),
+        runtime=get_resources("synthscores", "runtime"),
+        gpu=get_resources("synthscores", "gpu"),
     params:
         artifact=get_artifact("synthscores"),
         engine=config["engine"],

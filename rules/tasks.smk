@@ -11,7 +11,9 @@ rule prepare_task:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=get_resources("tasks", "mem_mb"),
+        runtime=get_resources("tasks", "runtime"),
+        gpu=get_resources("tasks", "gpu"),
     params:
         artifact=get_artifact("tasks"),
     script:

@@ -3,6 +3,7 @@
 import pandas as pd
 
 from assay.artifacts import publish
+from assay.gpus import gpu_lease
 from assay.jobs import artifact_ref, logged, upstream_checkpoint
 from assay.synthetic.finetune import FinetuneSpec, finetune
 
@@ -12,7 +13,7 @@ def main(sm) -> None:
         ref = artifact_ref(sm.params.artifact, sm.output.manifest)
         spec = FinetuneSpec(**{k: v for k, v in ref.spec.items() if k != "save_dtype"})
         items = pd.read_parquet(sm.input.synthetic_items)
-        with publish(ref) as staging:
+        with publish(ref) as staging, gpu_lease(1):
             staging.record(
                 **finetune(
                     upstream_checkpoint(sm.input.model), items, spec, staging.dir, ref.spec["save_dtype"]

@@ -3,6 +3,7 @@
 import pandas as pd
 
 from assay.artifacts import publish
+from assay.gpus import gpu_lease
 from assay.jobs import artifact_ref, logged, upstream_checkpoint
 from assay.preference.ches import select_subset
 from assay.preference.run import train_preference
@@ -31,7 +32,7 @@ def main(sm) -> None:
             precision=spec["precision"],
             seed=spec["seed"],
         )
-        with publish(ref) as staging:
+        with publish(ref) as staging, gpu_lease(1):
             staging.record(
                 **train_preference(
                     upstream_checkpoint(sm.input.model),

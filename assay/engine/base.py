@@ -114,6 +114,13 @@ class Engine(abc.ABC):
         # chunks of at least ``min_chunk`` sequences (prompts x n), about progress_chunks of them
         size = max(math.ceil(self.min_chunk / sampling.n), math.ceil(len(prompts) / self.progress_chunks))
         self._start(sampling)
+        log.info(
+            "%s: generating for %d prompts x n=%d, up to %d tokens each",
+            self.name,
+            len(prompts),
+            sampling.n,
+            sampling.max_tokens,
+        )
         started, tokens, done = time.time(), 0, []
         for start in range(0, len(prompts), size):
             done += self._generate(prompts[start : start + size], sampling)

@@ -13,9 +13,22 @@ REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
-def snakemake(workdir: Path, *args: str, configfiles: tuple[Path, ...] = (), timeout: int = 1500):
-    """Run the workflow in ``workdir``; returns the CompletedProcess (output in .stdout)."""
-    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
+#: Set by `make test` when CI runs the suite against a local SLURM (tests/cluster/local-slurm.sh):
+#: the smoke study then runs through this profile, every rule a SLURM job.
+SMOKE_PROFILE = os.environ.get("ASSAY_TEST_PROFILE")
+
+
+def snakemake(
+    workdir: Path,
+    *args: str,
+    configfiles: tuple[Path, ...] = (),
+    timeout: int = 1500,
+    profile: str | None = None,
+):
+    """Run the workflow in ``workdir``; returns the CompletedProcess (output in .stdout).
+    On timeout the run is killed with SIGKILL (a hung SLURM run ignores SIGTERM)."""
+    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    command += ["--profile", str(REPO / profile)] if profile else ["--cores", "2"]
     if configfiles:
         command += ["--configfile", *map(str, configfiles)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -49,8 +62,9 @@ def smoke_study() -> Path:
 def smoke_run(tmp_path_factory, smoke_study):
     """The smoke study run once through Snakemake; later tests read its store."""
     workdir = tmp_path_factory.mktemp("smoke")
-    result = snakemake(workdir, configfiles=(smoke_study,))
+    result = snakemake(workdir, configfiles=(smoke_study,), profile=SMOKE_PROFILE, timeout=2400)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    (workdir / "snakemake-output.txt").write_text(result.stdout + result.stderr)
     return workdir
 
 

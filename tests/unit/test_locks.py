@@ -80,3 +80,26 @@ def test_staleness_by_heartbeat_for_holders_on_other_hosts():
     assert is_stale(other, stale_after_s=10, now=now)
     assert not is_stale({"host": socket.gethostname(), "pid": os.getpid(), "heartbeat": now}, 60, now)
     assert not is_stale(None, 60, now)  # a lock being written is not stale
+
+
+def _stage_forever(store: str, ready: str) -> None:
+    with publish(_ref(Path(store))):
+        Path(ready).write_text("staging")
+        time.sleep(600)
+
+
+def test_gc_leftovers_skip_running_jobs_and_report_killed_ones(tmp_path):
+    from assay.artifacts import leftovers
+
+    ready = tmp_path / "ready"
+    job = multiprocessing.get_context("spawn").Process(
+        target=_stage_forever, args=(str(tmp_path), str(ready))
+    )
+    job.start()
+    while not ready.exists():
+        time.sleep(0.05)
+    assert len(list((tmp_path / ".tmp").iterdir())) == 1 and leftovers(tmp_path) == []  # running
+    os.kill(job.pid, signal.SIGKILL)
+    job.join()
+    [left] = leftovers(tmp_path)  # killed: its staging folder is a leftover
+    assert left.name.startswith("s-0123456789abcdef-")
