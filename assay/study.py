@@ -122,7 +122,10 @@ def synthetic_table(index: dict[str, Any]) -> pd.DataFrame:
             stage, name = by_key[drafts_key]
             drafts = _read_json(Path(stages[stage][name]["path"]) / "manifest.json")
             tokens, seconds = tokens + drafts.get("output_tokens", 0), seconds + drafts.get("wall_time_s", 0)
-        trained = stages.get("finetuned", {}).get(method)
+        trained = next(
+            (e for e in stages.get("finetuned", {}).values() if e["upstream"]["items"] == items_entry["key"]),
+            None,
+        )
         before = after = None
         if trained:
             before = accuracy_of_model.get(trained["upstream"]["model"])

@@ -51,6 +51,26 @@ def test_vllm_and_transformers_agree_greedily(smoke_run):
     assert texts["vllm"] == texts["hf"]
 
 
+def test_trained_checkpoints_load_in_both_engines(smoke_run):
+    """A fine-tuned (SFT) and a preference-trained (DPO) checkpoint, LoRA merged, serve in
+    vLLM and transformers alike; greedy outputs agree in float32."""
+    import json
+
+    index = json.loads((smoke_run / "results" / "smoke" / "index.json").read_text())
+    trained = [
+        smoke_run / next(iter(index["stages"][stage].values()))["path"] / "checkpoint"
+        for stage in ("finetuned", "policies")
+    ]
+    prompts = [[{"role": "user", "content": "What is 2 + 3? End with '#### <number>'."}]]
+    for checkpoint in trained:
+        assert not (checkpoint / "adapter_config.json").exists()
+        texts = {}
+        for backend in ("vllm", "hf"):
+            with load_engine(checkpoint, EngineSpec(backend=backend, dtype="float32")) as engine:
+                texts[backend] = engine.generate(prompts, SamplingSpec(max_tokens=24))[0].texts[0]
+        assert texts["vllm"] == texts["hf"] and texts["hf"].strip()
+
+
 def test_unknown_local_folder_is_not_a_checkpoint(tmp_path):
     from assay.errors import ModelError
 

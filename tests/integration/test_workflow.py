@@ -85,7 +85,7 @@ def test_checkpoints_tasks_and_evaluations_hold_what_they_promise(smoke_run):
         assert sum(cell["n"] for cell in accuracy["by_difficulty"].values()) == 10
         manifest = json.loads((folder / "manifest.json").read_text())
         assert (
-            manifest["engine"] == "vllm"
+            manifest["engine"] == "hf"
             and manifest["upstream"]["model"]
             == {
                 **index["stages"]["models"],

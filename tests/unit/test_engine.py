@@ -79,7 +79,8 @@ def test_generate_logs_progress_with_rate_and_eta(hf_engine, caplog, monkeypatch
         out = hf_engine.generate(["the answer is"] * 6, SamplingSpec(max_tokens=3))
     assert len(out) == 6
     lines = [r.getMessage() for r in caplog.records if "prompts" in r.getMessage()]
-    assert len(lines) == 3 and "6/6 prompts (100%)" in lines[-1] and "tok/s, ETA" in lines[0]
+    assert lines[0].endswith("generating for 6 prompts x n=1, up to 3 tokens each")
+    assert len(lines) == 4 and "6/6 prompts (100%)" in lines[-1] and "tok/s, ETA" in lines[1]
 
 
 def test_pool_engines_share_the_gpu_memory():

@@ -184,3 +184,41 @@ def test_preference_from_a_file_is_keyed_by_its_content(config, tmp_path):
 def test_bad_preference_fields_name_the_field(config, update, field):
     with pytest.raises(ConfigError, match=rf"^{field}"):
         build_plan(validate(deep_merge(config, update)))
+
+
+def test_synthetic_plan_bare_refines_the_base_drafts(config):
+    plan = build_plan(config)
+    sets = plan.stage("synthetic")
+    assert set(sets) == {"bare", "instruct_fewshot", "base_fewshot"}
+    assert sets["bare"].upstream["drafts"] is sets["base_fewshot"]
+    assert sets["bare"].upstream["model"] is plan.models["smollm2-135m-instruct"]
+    assert sets["base_fewshot"].upstream["model"] is plan.models["gemma3-270m"]
+    for method, trained in plan.stage("finetuned").items():
+        assert trained.upstream["items"] is sets[method]
+        assert plan.evaluations[trained.name].upstream["model"] is trained
+    only_bare = build_plan(validate(deep_merge(config, {"synthetic": {"methods": ["bare"]}})))
+    assert set(only_bare.stage("synthetic")) == {"bare", "base_fewshot"}  # drafts still made
+    assert set(only_bare.stage("synthscores")) == {"bare"}
+
+
+@pytest.mark.parametrize(
+    "update, field",
+    [
+        ({"synthetic": {"n": 0}}, "synthetic.n"),
+        ({"synthetic": {"methods": ["persona"]}}, "synthetic.methods.0"),
+        (
+            {"synthetic": {"shots": 3}, "evaluate": {"shots": 1}, "task": {"train_size": 2}},
+            "synthetic.shots: 3 real examples need task.train_size >= 3",
+        ),
+        ({"synthetic": {"judge": {"model": "gpt-9"}}}, "synthetic.judge.model: unknown model 'gpt-9'"),
+        ({"synthetic": {"finetune": {"student": "tiny"}}}, "synthetic.finetune.student: unknown model"),
+        ({"synthetic": {"base_model": "nope"}}, "synthetic.base_model: unknown model"),
+        (
+            {"models": [{"name": "smollm2-135m-instruct"}], "preference": {"enabled": False}},
+            "synthetic.base_model: the study has no model of kind 'base'",
+        ),
+    ],
+)
+def test_bad_synthetic_fields_name_the_field(config, update, field):
+    with pytest.raises(ConfigError, match=rf"^{field}"):
+        build_plan(validate(deep_merge(config, update)))

@@ -144,3 +144,10 @@ def test_displacement_table_from_per_pair_logprobs_and_ches(tiny_checkpoint):
     assert row["heldout_share_chosen_fell"] == pytest.approx(0.5)
     assert -1 <= row["spearman_ches"] <= 1 and row["accuracy_after"] == 0.2
     json.dumps(row.to_dict(), default=str)
+
+
+def test_hub_source_in_its_own_layout_becomes_chat_rendered_pairs(tokenizer, repo):
+    source = SourceSpec(kind="hub", name=str(repo / "tests/fixtures/ultrafeedback"), split="train_prefs")
+    pairs, counts = build_preferences(source, tokenizer, 0.0, 0)
+    assert counts["kept"] == 2 and counts["dropped_empty"] == 1 and counts["dropped_same"] == 1
+    assert pairs["prompt"].str.startswith("user: ").all() and pairs["prompt"].str.endswith("assistant:").all()
