@@ -56,3 +56,35 @@ def test_evaluation_runs_on_cuda(tiny_checkpoint):
     results = evaluate(engine, splits["train"], splits["test"], EvalSpec(model_kind="instruct", max_tokens=6))
     summary = accuracy_summary(results)
     assert summary["n"] == 10 and sum(c["n"] for c in summary["by_difficulty"].values()) == 10
+
+
+def test_sft_and_dpo_train_in_bf16_on_cuda(tiny_checkpoint, tmp_path):
+    """Both training paths pick bf16 on a GPU (precision auto) and write merged checkpoints."""
+    import pandas as pd
+
+    pytest.importorskip("trl")
+    from assay.preference.run import train_preference
+    from assay.preference.training import PreferenceSpec
+    from assay.synthetic.finetune import FinetuneSpec, finetune
+    from assay.training import resolve_precision, trainer_flags
+
+    assert resolve_precision("auto") == "bf16" and trainer_flags("auto")["use_cpu"] is False
+    items = pd.DataFrame({"question": ["what is 1 + 2 ?"] * 8, "solution": ["the answer is 42"] * 8})
+    fields = finetune(
+        tiny_checkpoint, items, FinetuneSpec(epochs=2, batch_size=4), tmp_path / "sft", "bfloat16"
+    )
+    assert fields["steps"] == 4 and (tmp_path / "sft" / "checkpoint" / "config.json").is_file()
+    pairs = pd.DataFrame(
+        {
+            "pair_id": [f"p{i}" for i in range(6)],
+            "prompt": ["question : what is 1 + 2 ? answer :"] * 6,
+            "chosen": [" 3"] * 6,
+            "rejected": [" 7"] * 6,
+            "split": ["train"] * 4 + ["heldout"] * 2,
+        }
+    )
+    spec = PreferenceSpec(variant="sigmoid", learning_rate=1e-2, batch_size=2, epochs=2)
+    fields = train_preference(tiny_checkpoint, pairs, ["p0", "p1", "p2", "p3"], spec, tmp_path / "dpo", 1)
+    logprobs = pd.read_parquet(tmp_path / "dpo" / "logprobs.parquet")
+    train = logprobs[logprobs["split"] == "train"]
+    assert fields["steps"] == 4 and train["margin"].iloc[-1] > train["margin"].iloc[0]

@@ -16,6 +16,9 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 #: Set by `make test` when CI runs the suite against a local SLURM (tests/cluster/local-slurm.sh):
 #: the smoke study then runs through this profile, every rule a SLURM job.
 SMOKE_PROFILE = os.environ.get("ASSAY_TEST_PROFILE")
+#: On CI's one 2-CPU node: a CPU per job, so that two jobs run at once while SLURM's status
+#: checks (which space out as a job runs) lag behind, and a short first check.
+CI_CLUSTER_ARGS = ["--max-threads", "1", "--slurm-init-seconds-before-status-checks", "5"]
 
 
 def snakemake(
@@ -28,7 +31,7 @@ def snakemake(
     """Run the workflow in ``workdir``; returns the CompletedProcess (output in .stdout).
     On timeout the run is killed with SIGKILL (a hung SLURM run ignores SIGTERM)."""
     command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    command += ["--profile", str(REPO / profile)] if profile else ["--cores", "2"]
+    command += ["--profile", str(REPO / profile), *CI_CLUSTER_ARGS] if profile else ["--cores", "2"]
     if configfiles:
         command += ["--configfile", *map(str, configfiles)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}

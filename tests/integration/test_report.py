@@ -58,12 +58,12 @@ def test_report_renders_every_figure(report, tmp_path):
         page.goto(report.as_uri())
         page.wait_for_timeout(1500)
         body = page.inner_text("body")
-        assert "Evaluation" in body and "Compound inference" in body
+        assert "Evaluation" in body and "Compound inference" in body and "Preference optimisation" in body
         shown = []
         page.get_by_text("Evaluation", exact=True).click()
         page.wait_for_timeout(300)
         shown += _show_every_item(page)
-        for subcategory in ("smollm2-135m-instruct", "gemma3-270m", "model per module"):
+        for subcategory in ("smollm2-135m-instruct", "model per module"):
             page.get_by_text("Results", exact=True).first.click()
             page.get_by_text("Compound inference", exact=True).click()
             page.wait_for_timeout(300)
@@ -75,10 +75,14 @@ def test_report_renders_every_figure(report, tmp_path):
                 toggle.first.click()
                 page.wait_for_timeout(300)
                 shown += _show_every_item(page)
+        page.get_by_text("Results", exact=True).first.click()
+        page.get_by_text("Preference optimisation", exact=True).click()
+        page.wait_for_timeout(300)
+        shown += _show_every_item(page)
         screenshot = Path(os.environ.get("ASSAY_TEST_ARTIFACTS", tmp_path)) / "report.png"
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot))
         browser.close()
-    # accuracy figure, 2 x (vote curves + difficulty), allocations
+    # accuracy figure, vote curves + difficulty, allocations, log-prob curves + CHES scatter
     assert len(shown) >= 6, shown
     assert all(image["ok"] for image in shown), [i for i in shown if not i["ok"]]
