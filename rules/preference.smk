@@ -67,7 +67,6 @@ rule train_preference:
         gpu=get_resources("policies", "gpu"),
     params:
         artifact=get_artifact("policies"),
-        label=get_artifact_name("policies"),
     script:
         "../scripts/train_preference.py"
 
