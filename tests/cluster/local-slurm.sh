@@ -8,6 +8,10 @@ STATE=${ASSAY_SLURM_STATE:-/tmp/assay-slurm}
 SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
 
 start() {
+    if command -v sinfo >/dev/null && sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
+        echo "local SLURM already up: $(sinfo -h -o '%P %D %c %m %T')"
+        return 0
+    fi
     if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
         $SUDO apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq slurmctld slurmd slurm-client munge >/dev/null
