@@ -79,3 +79,14 @@ def run_workflow():
 @pytest.fixture(scope="session")
 def dry_run():
     return dry_run_jobs
+
+
+@pytest.fixture(scope="session")
+def snakemake_bin() -> str:
+    """The snakemake executable of this environment (for runs started by hand)."""
+    return SNAKEMAKE
+
+
+@pytest.fixture(scope="session")
+def smoke_profile() -> str | None:
+    return SMOKE_PROFILE

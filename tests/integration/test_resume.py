@@ -16,8 +16,6 @@ import yaml
 
 from assay.artifacts import is_finished, iter_artifacts, leftovers
 
-from .conftest import REPO, SNAKEMAKE
-
 STUDY = {
     "study": "resume",
     "engine": {"dtype": "float32"},
@@ -47,8 +45,8 @@ def _digests(store: Path) -> dict[str, str]:
     return out
 
 
-def _start(workdir: Path, study: Path) -> subprocess.Popen:
-    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+def _start(snakemake: str, repo: Path, workdir: Path, study: Path) -> subprocess.Popen:
+    command = [snakemake, "--snakefile", str(repo / "Snakefile"), "--directory", str(workdir)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.Popen(
         [*command, "--cores", "2", "--configfile", str(study)],
@@ -78,7 +76,9 @@ def _log_says(workdir: Path, stage: str, text: str):
     return ready
 
 
-def test_kill_9_during_generation_and_training_then_resume(tmp_path, smoke_run, run_workflow):
+def test_kill_9_during_generation_and_training_then_resume(
+    tmp_path, smoke_run, run_workflow, snakemake_bin, repo
+):
     workdir, store = tmp_path, tmp_path / "artifacts"
     study = tmp_path / "resume.yaml"
     study.write_text(yaml.safe_dump(STUDY))
@@ -91,13 +91,13 @@ def test_kill_9_during_generation_and_training_then_resume(tmp_path, smoke_run, 
             shutil.copytree(folder, store / folder.parent.name / folder.name, symlinks=True)
 
     # 1. kill -9 while the policy samples its train queries (vLLM generating)
-    _kill_when(_start(workdir, study), _log_says(workdir, "samples", "generating"))
+    _kill_when(_start(snakemake_bin, repo, workdir, study), _log_says(workdir, "samples", "generating"))
     before = _digests(store)
     assert not any(k.startswith("samples/") for k in before)  # nothing half-written looks finished
     assert run_workflow(workdir, "--unlock", configfiles=(study,)).returncode == 0
 
     # 2. rerun; kill -9 during DPO training
-    _kill_when(_start(workdir, study), _log_says(workdir, "policies", "it/s"))
+    _kill_when(_start(snakemake_bin, repo, workdir, study), _log_says(workdir, "policies", "it/s"))
     middle = _digests(store)
     assert {k: middle[k] for k in before} == before  # finished artifacts untouched by the kill
     assert any(k.startswith("samples/") for k in middle) and not any(
@@ -116,8 +116,8 @@ def test_kill_9_during_generation_and_training_then_resume(tmp_path, smoke_run, 
     assert any(k.startswith("policies/") for k in after)
 
     # 4. assay gc reports, then removes, the leftovers of the killed jobs
-    gc = [str(Path(SNAKEMAKE).parent / "assay"), "--store", str(store), "gc", "--keep", str(study)]
-    listed = subprocess.run(gc, capture_output=True, text=True, cwd=REPO)
+    gc = [str(Path(snakemake_bin).parent / "assay"), "--store", str(store), "gc", "--keep", str(study)]
+    listed = subprocess.run(gc, capture_output=True, text=True, cwd=repo)
     assert listed.returncode == 0 and all(p.name in listed.stdout for p in killed)
-    subprocess.run([*gc, "--yes"], capture_output=True, text=True, cwd=REPO, check=True)
+    subprocess.run([*gc, "--yes"], capture_output=True, text=True, cwd=repo, check=True)
     assert leftovers(store) == [] and _digests(store) == after

@@ -13,8 +13,6 @@ import yaml
 
 from assay.artifacts import iter_artifacts, leftovers
 
-from .conftest import REPO, SNAKEMAKE
-
 
 def _study(name: str) -> dict:
     return {
@@ -29,7 +27,7 @@ def _study(name: str) -> dict:
     }
 
 
-def test_two_studies_at_once_compute_each_shared_artifact_once(tmp_path):
+def test_two_studies_at_once_compute_each_shared_artifact_once(tmp_path, snakemake_bin, repo):
     store = tmp_path / "store"
     runs = []
     for name in ("first", "second"):
@@ -37,7 +35,7 @@ def test_two_studies_at_once_compute_each_shared_artifact_once(tmp_path):
         workdir.mkdir()
         study = workdir / "study.yaml"
         study.write_text(yaml.safe_dump({**_study(name), "store": str(store)}))
-        command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+        command = [snakemake_bin, "--snakefile", str(repo / "Snakefile"), "--directory", str(workdir)]
         runs.append(
             subprocess.Popen(
                 [*command, "--cores", "1", "--configfile", str(study)],
