@@ -1,9 +1,13 @@
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The default study, found beside this Snakefile whatever the working directory
+# (--directory); a study file given with --configfile is merged over it.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 report: "report/workflow.rst"

@@ -39,9 +39,10 @@ def test_smoke_study_writes_every_artifact_with_its_manifest(smoke_run):
     }
     found = {p.name for p in iter_artifacts(smoke_run / "artifacts")}
     named = {entry["key"] for stage in index["stages"].values() for entry in stage.values()}
-    assert found == named and len(found) == 2 + 1 + (2 + 2 + 3) + (2 + 1) + 2 + 2 + 1 + (1 + 1 + 2 + 1) + (
-        3 + 3 + 3
-    )
+    # models, task, evaluations (2 models, 2 policies, 3 students), samples (test, train),
+    # verdicts, scaling, selection, preference stages, synthetic stages
+    expected = 2 + 1 + (2 + 2 + 3) + (1 + 1) + 1 + 1 + 1 + (1 + 1 + 2 + 1) + (3 + 3 + 3)
+    assert found == named and len(found) == expected
     for stage in index["stages"].values():
         for entry in stage.values():
             manifest = json.loads((smoke_run / entry["path"] / "manifest.json").read_text())
@@ -155,6 +156,9 @@ def test_data_file_missing_a_column_fails_and_leaves_nothing(tmp_path, tiny_chec
             "study": "broken",
             "models": [{"name": "tiny", "source": str(tiny_checkpoint)}],
             "task": {"name": "file", "source": str(data), "train_size": 3},
+            "compound": {"enabled": False},
+            "synthetic": {"enabled": False},
+            "preference": {"enabled": False},
         },
     )
     result = run_workflow(tmp_path, configfiles=(study,))
