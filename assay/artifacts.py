@@ -40,6 +40,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from assay.hardware import hardware_record
+
 MANIFEST = "manifest.json"
 TMP_DIR = ".tmp"
 KEY_LENGTH = 16
@@ -166,6 +168,7 @@ def _publish_unlocked(ref: ArtifactRef) -> Iterator[Staging]:
             "wall_time_s": round(time.time() - started, 3),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "host": platform.node(),
+            "hardware": hardware_record(),
             **({"slurm_job_id": os.environ["SLURM_JOB_ID"]} if os.environ.get("SLURM_JOB_ID") else {}),
             **staging.extra,
         }

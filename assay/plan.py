@@ -19,6 +19,7 @@ from assay.artifacts import artifact_key
 from assay.compound.systems import module_names
 from assay.engine.base import EngineSpec
 from assay.errors import ConfigError, ModelError
+from assay.hardware import resolve_engine_dtype, resolve_precision, slow_bf16_warning
 from assay.models import SHIPPED_MODELS, source_kind
 from assay.tasks import answer_format
 
@@ -73,6 +74,8 @@ class Plan:
     study: str
     store: Path
     nodes: dict[str, dict[str, Artifact]]
+    engine: dict[str, Any] = field(default_factory=dict)  # engine settings, dtype resolved
+    warnings: list[str] = field(default_factory=list)  # shown when the workflow starts
 
     @property
     def models(self) -> dict[str, Artifact]:
@@ -225,6 +228,7 @@ def build_plan(config: dict[str, Any]) -> Plan:
         )
     task_spec = dict(config["task"])
     task = Artifact("tasks", task_spec["name"], task_spec)
+    config, warnings = resolve_dtypes(config)
     engine = EngineSpec.from_dict(config.get("engine", {}))
     evaluate_cfg = config["evaluate"]
     evaluations = {}
@@ -243,7 +247,43 @@ def build_plan(config: dict[str, Any]) -> Plan:
     ):
         for stage, named in stage_nodes.items():
             nodes.setdefault(stage, {}).update(named)
-    return Plan(study=config["study"], store=Path(config["store"]), nodes=nodes)
+    return Plan(
+        study=config["study"],
+        store=Path(config["store"]),
+        nodes=nodes,
+        engine=engine.as_dict(),
+        warnings=warnings,
+    )
+
+
+def is_gpu_study(config: dict[str, Any]) -> bool:
+    """A study that runs on GPUs (its rules use ``envs/gpu.yaml``)."""
+    return config.get("conda_env") == "gpu"
+
+
+def resolve_dtypes(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The study with ``engine.dtype`` and every training ``precision`` resolved for the
+    hardware it is planned on (:mod:`assay.hardware`), and the warnings for a bf16 that
+    this CPU would emulate."""
+    import copy
+
+    config, gpu = copy.deepcopy(config), is_gpu_study(config)
+    fields = [("engine", "dtype", resolve_engine_dtype)]
+    fields += [("synthetic.finetune", "precision", resolve_precision)]
+    fields += [("preference", "precision", resolve_precision)]
+    warnings = []
+    for path, name, resolve in fields:
+        section = config
+        for part in path.split("."):
+            section = section.get(part) or {}
+        if name not in section:
+            continue
+        forced = section[name] != "auto"
+        section[name] = resolve(section[name], gpu)
+        warning = slow_bf16_warning(f"{path}.{name}", section[name]) if forced and not gpu else None
+        if warning:
+            warnings.append(warning)
+    return config, warnings
 
 
 def evaluation_node(

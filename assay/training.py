@@ -1,10 +1,10 @@
 """What SFT and preference training share: loading a checkpoint to train, the device and
 precision flags TRL needs, and writing the trained model as a plain checkpoint.
 
-Precision: ``auto`` is bf16 on a GPU and fp32 on the CPU (bf16 on the CPU is allowed: it
-is about 25% faster there, shared/FACTS.md, but its rounding makes tiny-step training
-noisy). TRL's configs default to ``bf16=True`` and gradient checkpointing, which on a CPU
-raise unless ``use_cpu=True``; ``trainer_flags`` sets all three explicitly.
+Precision: plans resolve ``auto`` for the hardware (:mod:`assay.hardware`): bf16 on GPUs
+and on CPUs with native bf16 (about 25% faster per step there), fp32 on other CPUs, where
+emulated bf16 is several times slower. TRL's configs default to ``bf16=True`` and gradient
+checkpointing, which on a CPU raise unless ``use_cpu=True``; ``trainer_flags`` sets all three explicitly.
 
 A trained artifact holds ``checkpoint/`` exactly like a ``models`` artifact (LoRA merged
 into the weights), so ``evaluate`` and both engines read it like any model.
@@ -32,16 +32,21 @@ def on_gpu() -> bool:
 
 
 def resolve_precision(precision: str) -> str:
+    """The precision a job trains in. Plans resolve ``auto`` already (:mod:`assay.hardware`);
+    here it is resolved for the machine the job runs on."""
+    from assay import hardware
+
     if precision not in PRECISIONS:
         raise ConfigError(f"training precision {precision!r} is not one of {PRECISIONS}")
-    if precision == "auto":
-        return "bf16" if on_gpu() else "fp32"
-    return precision
+    return hardware.resolve_precision(precision, on_gpu())
 
 
 def trainer_flags(precision: str) -> dict[str, Any]:
     """The TrainingArguments fields that pick the device and the precision."""
+    from assay.hardware import check_job_hardware
+
     precision = resolve_precision(precision)
+    check_job_hardware(precision == "bf16", on_gpu())
     return {"use_cpu": not on_gpu(), "bf16": precision == "bf16", "gradient_checkpointing": False}
 
 

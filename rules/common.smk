@@ -2,12 +2,15 @@
 
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from assay.plan import build_plan
 
 validate(config, schema="../config/schema.yaml")
 PLAN = build_plan(config)
+for warning in PLAN.warnings:
+    logger.warning(f"warning: {warning}")
 STORE = str(PLAN.store)
 RESULTS = f"results/{PLAN.study}"
 LOGS = f"logs/{PLAN.study}"

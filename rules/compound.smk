@@ -18,7 +18,7 @@ rule sample_answers:
         gpu=get_resources("samples", "gpu"),
     params:
         artifact=get_artifact("samples"),
-        engine=config["engine"],
+        engine=PLAN.engine,
     script:
         "../scripts/sample_answers.py"
 
@@ -43,7 +43,7 @@ rule judge_samples:
         gpu=get_resources("verdicts", "gpu"),
     params:
         artifact=get_artifact("verdicts"),
-        engine=config["engine"],
+        engine=PLAN.engine,
     script:
         "../scripts/judge_samples.py"
 
@@ -119,6 +119,6 @@ rule select_models:
         gpu=get_resources("selection", "gpu"),
     params:
         artifact=get_artifact("selection"),
-        engine=config["engine"],
+        engine=PLAN.engine,
     script:
         "../scripts/select_models.py"

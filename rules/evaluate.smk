@@ -19,6 +19,6 @@ rule evaluate:
         gpu=get_resources("evaluate", "gpu"),
     params:
         artifact=get_artifact("evaluate"),
-        engine=config["engine"],
+        engine=PLAN.engine,
     script:
         "../scripts/evaluate.py"

@@ -21,7 +21,7 @@ rule generate_synthetic:
     params:
         artifact=get_artifact("synthetic"),
         generator=get_synthetic_generator,
-        engine=config["engine"],
+        engine=PLAN.engine,
     script:
         "../scripts/generate_synthetic.py"
 
@@ -47,6 +47,6 @@ rule score_synthetic:
         gpu=get_resources("synthscores", "gpu"),
     params:
         artifact=get_artifact("synthscores"),
-        engine=config["engine"],
+        engine=PLAN.engine,
     script:
         "../scripts/score_synthetic.py"

@@ -42,7 +42,10 @@ def pool_engine_spec(engine: dict, backend: str, pool_size: int) -> EngineSpec:
 
 def load_engine(checkpoint: str | Path, spec: EngineSpec) -> Engine:
     """Start the engine the spec asks for on one checkpoint folder."""
+    from assay.hardware import check_job_hardware
+
     backend = resolve_backend(spec.backend)
+    check_job_hardware(spec.dtype == "bfloat16", _cuda_available())
     if backend == "vllm":
         from assay.engine.vllm_engine import VLLMEngine
 
@@ -50,3 +53,9 @@ def load_engine(checkpoint: str | Path, spec: EngineSpec) -> Engine:
     from assay.engine.hf_engine import HFEngine
 
     return HFEngine(Path(checkpoint), spec)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

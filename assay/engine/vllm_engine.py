@@ -34,6 +34,9 @@ class VLLMEngine(Engine):
         self.spec = spec
         self.gpu = _on_gpu()
         if not self.gpu:
+            # The engine core in this process: the start drops from about 35 s to 6 s on a
+            # 2-core CPU at the same throughput (benchmarks/engine_start.py).
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
             os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(spec.kv_cache_gb))
         try:
