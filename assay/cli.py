@@ -37,16 +37,29 @@ def _size(n: int) -> str:
     return f"{n:.1f}TB"
 
 
+def print_table(
+    header: tuple[str, ...], rows: list[tuple[str, ...]], right: frozenset[int] = frozenset()
+) -> None:
+    """Rows in columns as wide as their widest cell (whole names, never cut); the last
+    column is left ragged."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = [
+            str(cell).rjust(width) if i in right else str(cell).ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths))
+        ]
+        cells[-1] = cells[-1].rstrip() if len(header) - 1 not in right else cells[-1]
+        print("  ".join(cells).rstrip())
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     rows = []
     for path in iter_artifacts(Path(args.store)):
         manifest = read_manifest(path)
         spec = canonical_json(manifest["spec"])
         spec = spec if len(spec) <= 60 else spec[:57] + "..."
-        rows.append((manifest["stage"], manifest["key"], spec, _size(folder_size(path)), manifest["created"]))
-    print(f"{'stage':<10} {'key':<16} {'size':>7} {'created':<25} spec")
-    for stage, key, spec, size, created in rows:
-        print(f"{stage:<10} {key:<16} {size:>7} {created:<25} {spec}")
+        rows.append((manifest["stage"], manifest["key"], _size(folder_size(path)), manifest["created"], spec))
+    print_table(("stage", "key", "size", "created", "spec"), rows, right=frozenset({2}))
     return 0
 
 
@@ -100,7 +113,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     plan = build_plan(load_study(args.study))
     counts = {"done": 0, "running": 0, "missing": 0}
     print(f"study {plan.study!r}, store {plan.store}")
-    print(f"{'stage':<10} {'name':<24} {'key':<16} {'state':<8} {'size':>7}  progress")
+    rows = []
     for artifact in plan.all():
         state = artifact_state(plan.store, artifact.stage, artifact.key)
         counts[state] += 1
@@ -108,8 +121,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         size = _size(folder_size(folder)) if state == "done" else ""
         progress = last_progress(Path("logs") / plan.study / artifact.stage / f"{artifact.key}.log")
         progress = progress if state == "running" else ""
-        name = artifact.name[:24]
-        print(f"{artifact.stage:<10} {name:<24} {artifact.key:<16} {state:<8} {size:>7}  {progress}")
+        rows.append((artifact.stage, artifact.name, artifact.key, state, size, progress))
+    print_table(("stage", "name", "key", "state", "size", "progress"), rows, right=frozenset({4}))
     print(", ".join(f"{n} {state}" for state, n in counts.items()))
     return 0
 

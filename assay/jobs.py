@@ -8,12 +8,17 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from assay.artifacts import AlreadyPublished
+from assay.artifacts import AlreadyPublished, ArtifactRef
 from assay.errors import AssayError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @contextmanager
@@ -60,32 +65,96 @@ def artifact_ref(params_artifact: dict, manifest_path: str | Path):
     return ArtifactRef.from_params(params_artifact, Path(manifest_path).parent)
 
 
-@contextmanager
-def engine_job(
-    params_artifact: dict, manifest_path: str | Path, model_manifest: str | Path, engine_params: dict
-):
-    """Publish one artifact computed with one engine on one model: yields (ref, staging,
-    engine); the engine's name goes into the manifest."""
-    from assay.artifacts import publish
-    from assay.engine import EngineSpec, load_engine
-    from assay.gpus import gpu_lease
-    from assay.models import checkpoint_dir
-
-    ref = artifact_ref(params_artifact, manifest_path)
-    checkpoint = checkpoint_dir(Path(model_manifest).parent)
-    spec = EngineSpec.from_dict(engine_params)
-    with (
-        publish(ref) as staging,
-        gpu_lease(spec.tensor_parallel_size),
-        load_engine(checkpoint, spec) as engine,
-    ):
-        staging.engine = engine.name
-        staging.record(engine_start_s=round(engine.start_seconds, 1))
-        yield ref, staging, engine
+def _paths(value: Any) -> str | list[str]:
+    return value if isinstance(value, str) else [str(v) for v in value]
 
 
-def upstream_checkpoint(model_manifest: str | Path) -> Path:
-    """The checkpoint folder beside an upstream model (or trained policy) manifest."""
-    from assay.models import checkpoint_dir
+@dataclass
+class Job:
+    """What a stage's job function gets: its artifact's identity (spec as a plain dict,
+    settings that stay out of the key), its declared inputs and outputs by name, and the
+    rule's other params. Every file a job reads is one of ``inputs``."""
 
-    return checkpoint_dir(Path(model_manifest).parent)
+    ref: ArtifactRef | None
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_snakemake(cls, sm) -> Job:
+        params = {name: getattr(sm.params, name) for name in sm.params.keys()}
+        artifact = params.pop("artifact", None)
+        outputs = {name: _paths(getattr(sm.output, name)) for name in sm.output.keys()}
+        return cls(
+            ref=artifact_ref(artifact, outputs["manifest"]) if artifact else None,
+            inputs={name: _paths(getattr(sm.input, name)) for name in sm.input.keys()},
+            outputs=outputs,
+            params=params,
+            settings=dict(artifact.get("settings") or {}) if artifact else {},
+        )
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        assert self.ref is not None, "this job makes no artifact"
+        return self.ref.spec
+
+    def path(self, name: str) -> Path:
+        return Path(self.inputs[name])
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A declared Parquet input."""
+        import pandas as pd
+
+        return pd.read_parquet(self.inputs[name])
+
+    def checkpoint(self, name: str = "model") -> Path:
+        """The checkpoint folder beside a declared model (or trained model) manifest."""
+        from assay.models import checkpoint_dir
+
+        return checkpoint_dir(Path(self.inputs[name]).parent)
+
+    def publish(self):
+        """The staging folder of this job's artifact (published when the block ends)."""
+        from assay.artifacts import publish
+
+        assert self.ref is not None, "this job makes no artifact"
+        return publish(self.ref)
+
+    def engine_spec(self, **override: Any):
+        """The full engine settings: the spec's keyed fields over the unkeyed settings."""
+        from assay.engine import EngineSpec
+
+        return EngineSpec.from_dict({**self.settings.get("engine", {}), **self.spec["engine"], **override})
+
+    @contextmanager
+    def with_engine(self, model: str = "model"):
+        """Publish one artifact computed with one engine on the declared ``model``: yields
+        (staging, engine); the engine's name and start time go into the manifest."""
+        from assay.engine import load_engine
+        from assay.gpus import gpu_lease
+
+        spec = self.engine_spec()
+        with (
+            self.publish() as staging,
+            gpu_lease(spec.tensor_parallel_size),
+            load_engine(self.checkpoint(model), spec) as engine,
+        ):
+            staging.engine = engine.name
+            staging.record(engine_start_s=round(engine.start_seconds, 1))
+            yield staging, engine
+
+    @contextmanager
+    def training(self):
+        """Publish one artifact computed by training on one device (a GPU lease on GPUs)."""
+        from assay.gpus import gpu_lease
+
+        with self.publish() as staging, gpu_lease(1):
+            yield staging
+
+
+def run(job_function: Callable[[Job], None], sm) -> None:
+    """What every rule's script does: hand the Snakemake object's inputs, outputs, params
+    and log to the stage's job function, logged to the rule's log file."""
+    with logged(sm.log[0]):
+        job_function(Job.from_snakemake(sm))

@@ -29,7 +29,7 @@ def default_checkpoint(scratch: Path) -> Path:
     stored = checkpoint_dir(plan.path(model))
     if (stored / "config.json").is_file():
         return stored
-    materialize(model.spec["source"], model.spec["dtype"], None, scratch)
+    materialize(model.spec.source, model.spec.dtype, None, scratch)
     return checkpoint_dir(scratch)
 
 

@@ -26,7 +26,7 @@ def checkpoint(name: str, scratch: Path) -> Path:
     stored = checkpoint_dir(Path(load_study()["store"]) / "models" / model.key)
     if (stored / "config.json").is_file():
         return stored
-    materialize(model.spec["source"], model.spec["dtype"], None, scratch / name)
+    materialize(model.spec.source, model.spec.dtype, None, scratch / name)
     return checkpoint_dir(scratch / name)
 
 
@@ -37,8 +37,8 @@ def main() -> None:
     options = parser.parse_args()
 
     from assay.engine import EngineSpec, load_engine
+    from assay.plan import default_spec
     from assay.synthetic.generate import (
-        SynthSpec,
         assemble,
         base_drafts,
         choose_examples,
@@ -46,6 +46,9 @@ def main() -> None:
         refine,
     )
     from assay.tasks.arithmetic import generate_splits
+
+    def SynthSpec(method: str, n: int):  # noqa: N802 - reads like the spec it builds
+        return default_spec("synthetic", method, n=n)
 
     train = generate_splits({"train": 50}, levels=5, seed=0)["train"]
     examples = choose_examples(train, 3, 0)

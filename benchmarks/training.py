@@ -47,12 +47,11 @@ def data(items: int):
 
 
 def plain_sft(checkpoint: Path, items, steps: int, out: Path) -> float:
+    from assay.synthetic.finetune import sft_records
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
-
-    from assay.synthetic.finetune import sft_records
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     model = AutoModelForCausalLM.from_pretrained(checkpoint)
@@ -133,9 +132,9 @@ def main() -> None:
 
     from transformers import AutoTokenizer
 
-    from assay.preference.run import train_preference
-    from assay.preference.training import PreferenceSpec
-    from assay.synthetic.finetune import FinetuneSpec, finetune
+    from assay.finetune.finetuned import finetune
+    from assay.plan import default_spec
+    from assay.preference.policies import train_policy
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -147,9 +146,8 @@ def main() -> None:
         ours = finetune(
             checkpoint,
             items,
-            FinetuneSpec(max_steps=options.steps, precision="fp32"),
+            default_spec("finetuned", max_steps=options.steps, precision="fp32", save_dtype="float32"),
             scratch / "sft",
-            "float32",
         )
         print(
             f"SFT LoRA, {options.steps} steps of 8 items: plain TRL {plain:.0f} tok/s, "
@@ -159,23 +157,18 @@ def main() -> None:
 
         seconds, steps = plain_dpo(checkpoint, pairs, options.steps, scratch / "plain-dpo")
         tokens = pair_tokens(tokenizer, pairs, steps, 4)
-        spec = PreferenceSpec(
+        spec = default_spec(
+            "policies",
             variant="sigmoid",
             learning_rate=5e-4,
             batch_size=4,
             max_steps=options.steps,
             max_length=512,
             precision="fp32",
+            track_every=options.track_every,
+            save_dtype="float32",
         )
-        fields = train_preference(
-            checkpoint,
-            pairs,
-            pairs["pair_id"].tolist(),
-            spec,
-            scratch / "dpo",
-            options.track_every,
-            "float32",
-        )
+        fields = train_policy(checkpoint, pairs, pairs["pair_id"].tolist(), spec, scratch / "dpo")
         plain_rate, ours_rate = tokens / seconds, tokens / fields["train_seconds"]
         print(
             f"DPO LoRA, {steps} steps of 4 pairs: plain TRL {plain_rate:.0f} tok/s, Assay with tracking of "

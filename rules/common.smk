@@ -1,14 +1,23 @@
 """Where the study is understood: schema validation, the plan, and helpers by intent."""
 
+import sys
 from pathlib import Path
 
 from snakemake.logging import logger
-from snakemake.utils import validate
 
+from assay import workflow as policy
+from assay.config import validate
+from assay.errors import ConfigError
 from assay.plan import build_plan
 
-validate(config, schema="../config/schema.yaml")
-PLAN = build_plan(config)
+# The project's own validator: defaults filled in, and one line that names the field at
+# fault (for an unknown key, the closest known one) instead of the whole schema.
+try:
+    config.update(validate(config, Path(workflow.basedir) / "config" / "schema.yaml"))
+    PLAN = build_plan(config)
+except ConfigError as error:
+    logger.error(f"error in the study: {error}")
+    sys.exit(1)
 for warning in PLAN.warnings:
     logger.warning(f"warning: {warning}")
 STORE = str(PLAN.store)
@@ -40,8 +49,8 @@ TENSOR_PARALLEL = config["engine"]["tensor_parallel_size"]
 def get_resources(stage, name):
     """Resource ``name`` (gpu, mem_mb, runtime in minutes) of a stage's job, from the
     study: GPUs only for engine and training stages of a GPU study, memory and runtime
-    scaled by model size (Plan.resources)."""
-    return lambda wildcards: PLAN.resources(
+    scaled by model size (assay.workflow.resources)."""
+    return lambda wildcards: policy.resources(
         PLAN.get(stage, wildcards.key), GPU_STUDY, TENSOR_PARALLEL
     )[name]
 
@@ -89,7 +98,7 @@ def get_task_split(stage, split):
 def get_sample_queries(wildcards):
     """The split a ``samples`` artifact samples: test, or train for preference pairs."""
     samples = PLAN.get("samples", wildcards.key)
-    split = samples.spec.get("split", "test")
+    split = getattr(samples.spec, "split", "test")
     return PLAN.path(samples.upstream["task"], f"{split}.parquet")
 
 
@@ -121,60 +130,42 @@ def get_synthetic_generator(wildcards):
 
 
 def get_preference_sources(wildcards):
-    """What a pairs artifact reads: the policy's train samples and the train split (or
-    nothing more, for a file or hub source: those are in its spec, by content hash)."""
+    """What a pairs artifact reads: the policy's train samples (and their manifest, which
+    says how they were prompted) and the train split; nothing more for a file or hub
+    source (those are in its spec, by content hash)."""
     pairs = PLAN.get("preferences", wildcards.key)
     if "samples" not in pairs.upstream:
         return {}
     return {
         "samples": PLAN.path(pairs.upstream["samples"], "samples.parquet"),
+        "samples_manifest": PLAN.path(pairs.upstream["samples"], "manifest.json"),
         "train": PLAN.path(pairs.upstream["task"], "train.parquet"),
     }
 
 
-def get_samples_spec(wildcards):
-    pairs = PLAN.get("preferences", wildcards.key)
-    samples = pairs.upstream.get("samples")
-    return samples.spec if samples else None
-
-
 def get_displacement_inputs(wildcards):
-    """Every trained policy's tables, their evaluations and the CHES scores."""
+    """The CHES scores and, per trained policy in one order, its manifest (its spec names
+    the run), tracked tables and evaluation; the initial policy's evaluation."""
     table = PLAN.get("displacement", wildcards.key)
-    inputs = {"ches": PLAN.path(table.upstream["ches"], "ches.parquet")}
-    inputs["per_pair"] = [
-        PLAN.path(a, "per_pair.parquet")
-        for role, a in table.upstream.items()
-        if role.startswith("policy:")
-    ]
-    inputs["accuracy"] = [
-        PLAN.path(a, "accuracy.json")
-        for role, a in table.upstream.items()
-        if role.startswith("evaluate:")
-    ]
-    return inputs
-
-
-def get_trained_policies(wildcards):
-    """Name, variant, subset, folder and evaluation of every trained policy in the table."""
-    table = PLAN.get("displacement", wildcards.key)
+    policies = [a for role, a in table.upstream.items() if role.startswith("policy:")]
+    inputs = {
+        "ches": PLAN.path(table.upstream["ches"], "ches.parquet"),
+        "policy_manifests": [PLAN.path(a, "manifest.json") for a in policies],
+        "per_pair": [PLAN.path(a, "per_pair.parquet") for a in policies],
+        "logprobs": [PLAN.path(a, "logprobs.parquet") for a in policies],
+    }
     evaluations = {
-        role.removeprefix("evaluate:"): PLAN.path(a, "accuracy.json")
+        role.removeprefix("evaluate:"): a
         for role, a in table.upstream.items()
         if role.startswith("evaluate:")
     }
-    runs = [
-        {
-            "name": a.spec["label"],
-            "variant": a.spec["variant"],
-            "subset": a.spec["subset"],
-            "path": PLAN.path(a),
-            "accuracy": evaluations.get(a.name),
-        }
-        for role, a in table.upstream.items()
-        if role.startswith("policy:")
-    ]
-    return {"runs": runs, "initial_accuracy": evaluations.get("initial")}
+    if all(a.name in evaluations for a in policies) and evaluations:
+        inputs["accuracy"] = [
+            PLAN.path(evaluations[a.name], "accuracy.json") for a in policies
+        ]
+    if "initial" in evaluations:
+        inputs["initial_accuracy"] = PLAN.path(evaluations["initial"], "accuracy.json")
+    return inputs
 
 
 def get_stage_manifests():
@@ -219,6 +210,6 @@ def in_report(path, caption, table):
 def get_final_outputs():
     return [
         f"{RESULTS}/index.json",
-        f"{RESULTS}/plan-{PLAN.digest()}.txt",
+        f"{RESULTS}/plan-{policy.plan_digest(PLAN)}.txt",
         f"{RESULTS}/accuracy_by_difficulty.csv",
     ]

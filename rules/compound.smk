@@ -1,4 +1,4 @@
-rule sample_answers:
+rule draw_samples:
     """K_max samples per query (test split; train split for preference pairs), batched."""
     input:
         model=get_model_checkpoint("samples"),
@@ -18,12 +18,11 @@ rule sample_answers:
         gpu=get_resources("samples", "gpu"),
     params:
         artifact=get_artifact("samples"),
-        engine=PLAN.engine,
     script:
-        "../scripts/sample_answers.py"
+        "../scripts/draw_samples.py"
 
 
-rule judge_samples:
+rule give_verdicts:
     """A filter / verifier verdict ([[correct]] or [[wrong]]) for every sample."""
     input:
         samples=get_upstream("verdicts", "samples", "samples.parquet"),
@@ -43,12 +42,11 @@ rule judge_samples:
         gpu=get_resources("verdicts", "gpu"),
     params:
         artifact=get_artifact("verdicts"),
-        engine=PLAN.engine,
     script:
-        "../scripts/judge_samples.py"
+        "../scripts/give_verdicts.py"
 
 
-rule fit_call_scaling:
+rule fit_scaling:
     """Vote, Filter-Vote and verifier curves over K; the fitted law, the closed form, K*."""
     input:
         samples=get_upstream("scaling", "samples", "samples.parquet"),
@@ -86,10 +84,10 @@ rule fit_call_scaling:
         artifact=get_artifact("scaling"),
         name=get_artifact_name("scaling"),
     script:
-        "../scripts/fit_call_scaling.py"
+        "../scripts/fit_scaling.py"
 
 
-rule select_models:
+rule run_selection:
     """A model per module of self-refine: LLMSelector against single models and exhaustive search."""
     input:
         models=get_pool_models,
@@ -119,6 +117,5 @@ rule select_models:
         gpu=get_resources("selection", "gpu"),
     params:
         artifact=get_artifact("selection"),
-        engine=PLAN.engine,
     script:
-        "../scripts/select_models.py"
+        "../scripts/run_selection.py"

@@ -19,6 +19,5 @@ rule evaluate:
         gpu=get_resources("evaluate", "gpu"),
     params:
         artifact=get_artifact("evaluate"),
-        engine=PLAN.engine,
     script:
         "../scripts/evaluate.py"

@@ -1,4 +1,4 @@
-rule finetune:
+rule train_finetuned:
     """SFT (LoRA by default) of the student on one synthetic set; a merged checkpoint."""
     input:
         model=get_upstream("finetuned", "model"),
@@ -19,4 +19,4 @@ rule finetune:
     params:
         artifact=get_artifact("finetuned"),
     script:
-        "../scripts/finetune.py"
+        "../scripts/train_finetuned.py"

@@ -1,4 +1,4 @@
-rule materialize_model:
+rule materialize_models:
     """A plain safetensors checkpoint (tokenizer, chat template, generation config)."""
     output:
         manifest=stored("models", "manifest.json"),
@@ -15,4 +15,4 @@ rule materialize_model:
     params:
         artifact=get_artifact("models"),
     script:
-        "../scripts/materialize_model.py"
+        "../scripts/materialize_models.py"

@@ -17,12 +17,11 @@ rule build_preferences:
         gpu=get_resources("preferences", "gpu"),
     params:
         artifact=get_artifact("preferences"),
-        samples_spec=get_samples_spec,
     script:
         "../scripts/build_preferences.py"
 
 
-rule ches_scores:
+rule compute_ches:
     """CHES and length-normalised CHES of every pair under the initial policy; edit similarity."""
     input:
         model=get_upstream("ches", "model"),
@@ -42,10 +41,10 @@ rule ches_scores:
     params:
         artifact=get_artifact("ches"),
     script:
-        "../scripts/ches_scores.py"
+        "../scripts/compute_ches.py"
 
 
-rule train_preference:
+rule train_policies:
     """One variant (DPO, IPO, hinge, SimPO, ...) on one subset (all, lowest CHES, ...)."""
     input:
         model=get_upstream("policies", "model"),
@@ -68,7 +67,7 @@ rule train_preference:
     params:
         artifact=get_artifact("policies"),
     script:
-        "../scripts/train_preference.py"
+        "../scripts/train_policies.py"
 
 
 rule measure_displacement:
@@ -101,6 +100,5 @@ rule measure_displacement:
         gpu=get_resources("displacement", "gpu"),
     params:
         artifact=get_artifact("displacement"),
-        trained=get_trained_policies,
     script:
         "../scripts/measure_displacement.py"

@@ -4,7 +4,7 @@ rule index_study:
         manifests=get_stage_manifests(),
     output:
         index=f"{RESULTS}/index.json",
-        plan=f"{RESULTS}/plan-{PLAN.digest()}.txt",
+        plan=f"{RESULTS}/plan-{policy.plan_digest(PLAN)}.txt",
         accuracy=report(
             f"{RESULTS}/accuracy_by_difficulty.csv",
             caption="../report/accuracy_table.rst",

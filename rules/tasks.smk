@@ -1,4 +1,4 @@
-rule prepare_task:
+rule prepare_tasks:
     """The task's train, dev and test splits as Parquet."""
     output:
         manifest=stored("tasks", "manifest.json"),
@@ -17,4 +17,4 @@ rule prepare_task:
     params:
         artifact=get_artifact("tasks"),
     script:
-        "../scripts/prepare_task.py"
+        "../scripts/prepare_tasks.py"

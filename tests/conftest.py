@@ -59,3 +59,24 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def spec_of():
+    """A stage's spec as the default study plans it, with some fields replaced: specs have
+    no defaults of their own (the schema is the one place defaults live), so tests start
+    from the default study's."""
+    from assay.plan import default_spec
+
+    def spec_of(stage: str, name: str | None = None, **fields):
+        saved = os.environ.get("ASSAY_CPU_BF16")
+        os.environ["ASSAY_CPU_BF16"] = "0"  # fp32 everywhere: what tiny CPU tests want
+        try:
+            return default_spec(stage, name, **fields)
+        finally:
+            if saved is None:
+                os.environ.pop("ASSAY_CPU_BF16")
+            else:
+                os.environ["ASSAY_CPU_BF16"] = saved
+
+    return spec_of

@@ -19,11 +19,21 @@ Two predictors (shared/METHODS.md section 2):
 predict the curve up to K = 1000 and K*, and compare with the curve measured on the full
 pool: mean absolute curve error over the measured K, and the accuracy lost by running the
 predicted K* (clipped to the pool) instead of the measured best K.
+
+``call_scaling`` is stage ``scaling``'s whole computation (rule ``fit_scaling``), from
+cached samples and verdicts only. It writes:
+
+* ``vote_curves.parquet``: method (vote, filter_vote, verifier), k, calls (K for vote,
+  2K for filter_vote and verifier), accuracy, low, high, queries: measured on the full pool;
+* ``predicted_curves.parquet``: source (fitted, closed_form), k, accuracy up to K = predict_k_max;
+* ``difficulty.parquet``: query_id, p_correct, p_top_wrong, difficulty, mode_correct;
+* ``scaling.json``: the validation summary of ``validate_prediction``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -174,3 +184,42 @@ def validate_prediction(samples: pd.DataFrame, fit_samples: int, k_max: int = 10
         chosen = min(results[f"{name}_k_star"], pool)
         results[f"{name}_accuracy_lost"] = float(acc[measured_best] - acc[chosen])
     return {"summary": results, "measured": measured, "fitted": fitted, "closed_form": closed}
+
+
+def call_scaling(
+    samples: pd.DataFrame, verdicts: pd.DataFrame, fit_samples: int, predict_k_max: int
+) -> dict[str, Any]:
+    joined = samples.merge(
+        verdicts[["query_id", "sample_index", "accepted"]], on=["query_id", "sample_index"]
+    )
+    if len(joined) != len(samples):
+        raise ValueError("verdicts do not cover every sample")
+    vote = task_curve(vote_accuracy(joined, method="vote")).assign(method="vote")
+    filtered = task_curve(vote_accuracy(joined, method="filter_vote"))
+    curves = pd.concat(
+        [
+            vote.assign(calls=vote["k"]),
+            filtered.assign(method="filter_vote", calls=2 * filtered["k"]),
+            filtered.assign(method="verifier", calls=2 * filtered["k"]),
+        ],
+        ignore_index=True,
+    )[["method", "k", "calls", "accuracy", "low", "high", "queries"]]
+    validation = validate_prediction(samples, fit_samples, predict_k_max)
+    predicted = pd.concat(
+        [
+            validation["fitted"].assign(source="fitted"),
+            validation["closed_form"].assign(source="closed_form"),
+        ],
+        ignore_index=True,
+    )[["source", "k", "accuracy"]]
+    summary = dict(validation["summary"])
+    summary["accept_rate"] = float(verdicts["accepted"].mean())
+    summary["no_answer_rate"] = float(samples["answer"].isna().mean())
+    summary["filter_vote_best"] = float(filtered["accuracy"].max())
+    summary["vote_at_1"] = float(vote["accuracy"].iloc[0])
+    return {
+        "curves": curves,
+        "predicted": predicted,
+        "difficulty": answer_distribution(samples),
+        "summary": summary,
+    }

@@ -30,7 +30,7 @@ from assay.preference.tracking import displacement_summary
 
 @dataclass
 class TrainedRun:
-    """What one ``train_preference`` artifact contributes to the table."""
+    """What one ``policies`` artifact contributes to the table."""
 
     name: str
     variant: str

@@ -1,4 +1,5 @@
-"""Rule ``generate_synthetic``: N items by one method, in one batched engine call per model.
+"""Stage ``synthetic`` (rule ``generate_synthetic``): N items by one method, in one
+batched engine call per model.
 
 Methods: ``base_fewshot`` (the base model continues the few-shot prompt, N samples of one
 prompt), ``instruct_fewshot`` (the instruct model, N samples of one chat prompt), ``bare``
@@ -20,7 +21,6 @@ Files of a ``synthetic`` artifact:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,24 +35,9 @@ from assay.synthetic.prompts import (
     parse_item,
     refine_prompt,
 )
+from assay.synthetic.spec import SyntheticSpec
 
 log = logging.getLogger(__name__)
-
-METHODS = ("bare", "instruct_fewshot", "base_fewshot")
-
-
-@dataclass(frozen=True)
-class SynthSpec:
-    method: str
-    n: int
-    shots: int = 3
-    seed: int = 0
-    temperature: float = 0.7
-    max_tokens: int = 160
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise DataError(f"synthetic method {self.method!r} is not one of {METHODS}")
 
 
 def choose_examples(train: pd.DataFrame, shots: int, seed: int) -> list[dict]:
@@ -64,11 +49,11 @@ def choose_examples(train: pd.DataFrame, shots: int, seed: int) -> list[dict]:
     return train.iloc[sorted(rows)].to_dict("records")
 
 
-def _sampling(spec: SynthSpec, n: int = 1, stop: tuple[str, ...] = STOP) -> SamplingSpec:
+def _sampling(spec: SyntheticSpec, n: int = 1, stop: tuple[str, ...] = STOP) -> SamplingSpec:
     return SamplingSpec(n=n, temperature=spec.temperature, max_tokens=spec.max_tokens, stop=stop)
 
 
-def base_drafts(engine: Engine, examples: list[dict], spec: SynthSpec) -> pd.DataFrame:
+def base_drafts(engine: Engine, examples: list[dict], spec: SyntheticSpec) -> pd.DataFrame:
     """N continuations of the base prompt (one prompt, n = N)."""
     completion = engine.generate([base_prompt(examples)], _sampling(spec, spec.n))[0]
     return pd.DataFrame(
@@ -80,14 +65,14 @@ def base_drafts(engine: Engine, examples: list[dict], spec: SynthSpec) -> pd.Dat
     )
 
 
-def instruct_drafts(engine: Engine, examples: list[dict], spec: SynthSpec) -> pd.DataFrame:
+def instruct_drafts(engine: Engine, examples: list[dict], spec: SyntheticSpec) -> pd.DataFrame:
     completion = engine.generate([instruct_prompt(examples)], _sampling(spec, spec.n, ()))[0]
     return pd.DataFrame(
         {"draft_index": range(spec.n), "raw": completion.texts, "output_tokens": completion.token_counts}
     )
 
 
-def refine(engine: Engine, examples: list[dict], drafts: pd.DataFrame, spec: SynthSpec) -> pd.DataFrame:
+def refine(engine: Engine, examples: list[dict], drafts: pd.DataFrame, spec: SyntheticSpec) -> pd.DataFrame:
     """One refinement per base draft, all drafts in one batched call."""
     prompts = [refine_prompt(examples, raw) for raw in drafts["raw"]]
     completions = engine.generate(prompts, _sampling(spec, 1, ()))
@@ -106,7 +91,7 @@ def _fold(text: str) -> str:
 
 
 def assemble(
-    outputs: pd.DataFrame, spec: SynthSpec, generator: str
+    outputs: pd.DataFrame, spec: SyntheticSpec, generator: str
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """Parse every output into the task's fields; rejects with their reason; exact
     duplicate questions removed and counted."""

@@ -150,3 +150,12 @@ def finalize_split(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
     if frame["id"].duplicated().any():
         raise DataError(f"{prefix}: duplicate id {frame['id'][frame['id'].duplicated()].iloc[0]!r}")
     return frame[list(COLUMNS)]
+
+
+def few_shot_examples(train: pd.DataFrame, shots: int) -> list[dict]:
+    """The ``shots`` easiest train items, in split order within a level: every model (and
+    every stage that prompts with examples) sees the same demonstrations. The small models
+    copy the shape of their examples, so the easiest ones work best (assay.evaluate)."""
+    if "difficulty" in train and train["difficulty"].notna().any():
+        train = train.sort_values("difficulty", kind="stable", na_position="last")
+    return train.head(shots).to_dict("records")

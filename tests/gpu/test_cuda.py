@@ -47,13 +47,19 @@ def test_greedy_bf16_cuda_mostly_agrees_with_float32_cpu(tiny_checkpoint):
 
 def test_evaluation_runs_on_cuda(tiny_checkpoint):
     from assay.engine import EngineSpec, load_engine
-    from assay.evaluate import EvalSpec, accuracy_summary, evaluate
+    from assay.evaluate.evaluation import accuracy_summary, evaluate
+    from assay.plan import default_spec
     from assay.tasks import prepare
 
     task = {"name": "arithmetic", "train_size": 6, "dev_size": 0, "test_size": 10, "levels": 5, "seed": 0}
     splits = prepare(task)
     engine = load_engine(tiny_checkpoint, EngineSpec(backend="hf", dtype="bfloat16"))
-    results = evaluate(engine, splits["train"], splits["test"], EvalSpec(model_kind="instruct", max_tokens=6))
+    results = evaluate(
+        engine,
+        splits["train"],
+        splits["test"],
+        default_spec("evaluate", model_kind="instruct", max_tokens=6, limit=None),
+    )
     summary = accuracy_summary(results)
     assert summary["n"] == 10 and sum(c["n"] for c in summary["by_difficulty"].values()) == 10
 
@@ -63,15 +69,20 @@ def test_sft_and_dpo_train_in_bf16_on_cuda(tiny_checkpoint, tmp_path):
     import pandas as pd
 
     pytest.importorskip("trl")
-    from assay.preference.run import train_preference
-    from assay.preference.training import PreferenceSpec
-    from assay.synthetic.finetune import FinetuneSpec, finetune
+    from assay.finetune.finetuned import finetune
+    from assay.plan import default_spec
+    from assay.preference.policies import train_policy
     from assay.training import resolve_precision, trainer_flags
 
     assert resolve_precision("auto") == "bf16" and trainer_flags("auto")["use_cpu"] is False
     items = pd.DataFrame({"question": ["what is 1 + 2 ?"] * 8, "solution": ["the answer is 42"] * 8})
     fields = finetune(
-        tiny_checkpoint, items, FinetuneSpec(epochs=2, batch_size=4), tmp_path / "sft", "bfloat16"
+        tiny_checkpoint,
+        items,
+        default_spec(
+            "finetuned", epochs=2, batch_size=4, max_steps=None, precision="auto", save_dtype="bfloat16"
+        ),
+        tmp_path / "sft",
     )
     assert fields["steps"] == 4 and (tmp_path / "sft" / "checkpoint" / "config.json").is_file()
     pairs = pd.DataFrame(
@@ -83,8 +94,18 @@ def test_sft_and_dpo_train_in_bf16_on_cuda(tiny_checkpoint, tmp_path):
             "split": ["train"] * 4 + ["heldout"] * 2,
         }
     )
-    spec = PreferenceSpec(variant="sigmoid", learning_rate=1e-2, batch_size=2, epochs=2)
-    fields = train_preference(tiny_checkpoint, pairs, ["p0", "p1", "p2", "p3"], spec, tmp_path / "dpo", 1)
+    spec = default_spec(
+        "policies",
+        variant="sigmoid",
+        learning_rate=1e-2,
+        batch_size=2,
+        epochs=2,
+        max_steps=None,
+        precision="auto",
+        track_every=1,
+        save_dtype="bfloat16",
+    )
+    fields = train_policy(tiny_checkpoint, pairs, ["p0", "p1", "p2", "p3"], spec, tmp_path / "dpo")
     logprobs = pd.read_parquet(tmp_path / "dpo" / "logprobs.parquet")
     train = logprobs[logprobs["split"] == "train"]
     assert fields["steps"] == 4 and train["margin"].iloc[-1] > train["margin"].iloc[0]

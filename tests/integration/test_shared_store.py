@@ -54,7 +54,7 @@ def test_two_studies_at_once_compute_each_shared_artifact_once(tmp_path, snakema
     made = [json.loads((p / "manifest.json").read_text())["key"] for p in artifacts]
     assert len(made) == len(set(made)) == 3
     reused = logs.count("published by another job meanwhile; reusing it")
-    pattern = r"^(?:local)?rule (?:materialize_model|prepare_task|evaluate):"
+    pattern = r"^(?:local)?rule (?:materialize_models|prepare_tasks|evaluate):"
     jobs = len(re.findall(pattern, "".join(outputs), re.M))
     assert jobs - reused == 3  # every job either made its artifact or reused the other's
     assert reused >= 1  # started together, both studies planned the model: one waited

@@ -6,6 +6,7 @@ import pytest
 
 from assay.config import load_study
 from assay.plan import build_plan
+from assay.workflow import resources
 
 STUDIES = [
     "smoke.yaml",
@@ -23,17 +24,17 @@ def test_example_study_validates_and_dry_runs(repo, tmp_path, name, run_workflow
     assert plan.all()
     result = run_workflow(tmp_path, "-n", configfiles=(study,), timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "materialize_model" in result.stdout
+    assert "materialize_models" in result.stdout
 
 
 def test_cluster_study_dry_runs_with_the_slurm_profile_and_asks_for_gpus(repo, tmp_path, run_workflow):
     study = repo / "config" / "studies" / "cluster-llama.yaml"
     plan = build_plan(load_study([study]))
     evaluation = plan.evaluations["llama-3.1-70b-instruct"]
-    assert plan.resources(evaluation, gpu_study=True, tensor_parallel=4)["gpu"] == 4
-    assert plan.resources(plan.task, gpu_study=True, tensor_parallel=4)["gpu"] == 0
-    big = plan.resources(evaluation, True, 4)["mem_mb"]
-    assert big > plan.resources(plan.evaluations["llama-3.1-8b-instruct"], True, 4)["mem_mb"]
+    assert resources(evaluation, gpu_study=True, tensor_parallel=4)["gpu"] == 4
+    assert resources(plan.task, gpu_study=True, tensor_parallel=4)["gpu"] == 0
+    big = resources(evaluation, True, 4)["mem_mb"]
+    assert big > resources(plan.evaluations["llama-3.1-8b-instruct"], True, 4)["mem_mb"]
     result = run_workflow(tmp_path, "-n", configfiles=(study,), profile="profiles/slurm", timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "gpu=4" in result.stdout and "materialize_model" in result.stdout
+    assert "gpu=4" in result.stdout and "materialize_models" in result.stdout

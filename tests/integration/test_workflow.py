@@ -214,8 +214,8 @@ def test_a_study_that_changes_schedules_its_new_jobs_under_the_same_name(
     jobs = dry_run(smoke_run, (smoke_study, changed))
     assert jobs == {
         "generate_synthetic": 3,
-        "score_synthetic": 3,
-        "finetune": 3,
+        "score_synthscores": 3,
+        "train_finetuned": 3,
         "evaluate": 3,
         "index_study": 1,
         "all": 1,

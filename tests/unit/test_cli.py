@@ -23,7 +23,7 @@ def test_ls_show_and_gc_keep_what_a_study_uses(tmp_path, capsys):
     store = tmp_path / "store"
     plan = build_plan(load_study([study]))
     kept = plan.task
-    _publish(store, "tasks", kept.key, kept.spec)
+    _publish(store, "tasks", kept.key, kept.spec.to_dict())
     _publish(store, "tasks", "ffffffffffffffff")
     (store / ".tmp" / "evaluate-0000000000000000-dead").mkdir(parents=True)
 

@@ -38,9 +38,9 @@ def test_cpu_without_native_bf16_plans_float32_everywhere(cpu):
     cpu(False)
     plan = build_plan(load_study())
     assert plan.engine["dtype"] == "float32"
-    assert {a.spec["engine"]["dtype"] for a in plan.all() if "engine" in a.spec} == {"float32"}
-    assert {a.spec["precision"] for a in plan.stage("finetuned").values()} == {"fp32"}
-    assert {a.spec["precision"] for a in plan.stage("policies").values()} == {"fp32"}
+    assert {a.spec.engine.dtype for a in plan.all() if hasattr(a.spec, "engine")} == {"float32"}
+    assert {a.spec.precision for a in plan.stage("finetuned").values()} == {"fp32"}
+    assert {a.spec.precision for a in plan.stage("policies").values()} == {"fp32"}
     assert plan.warnings == []
 
 
@@ -50,7 +50,7 @@ def test_cpu_with_native_bf16_plans_bf16_and_keys_differ(cpu):
     cpu(True)
     fast = build_plan(load_study())
     assert fast.engine["dtype"] == "bfloat16"
-    assert {a.spec["precision"] for a in fast.stage("policies").values()} == {"bf16"}
+    assert {a.spec.precision for a in fast.stage("policies").values()} == {"bf16"}
     # another dtype is another artifact; models and the task do not depend on it
     assert slow.evaluations["gemma3-270m"].key != fast.evaluations["gemma3-270m"].key
     assert slow.task.key == fast.task.key
@@ -61,7 +61,7 @@ def test_gpu_studies_resolve_to_bf16_whatever_the_cpu(cpu):
     cpu(False)
     plan = build_plan(deep_merge(load_study(), {"conda_env": "gpu"}))
     assert plan.engine["dtype"] == "bfloat16"
-    assert {a.spec["precision"] for a in plan.stage("finetuned").values()} == {"bf16"}
+    assert {a.spec.precision for a in plan.stage("finetuned").values()} == {"bf16"}
     assert plan.warnings == []
 
 

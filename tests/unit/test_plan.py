@@ -16,7 +16,7 @@ def config():
 def test_default_study_plans_models_task_and_evaluations(config):
     plan = build_plan(config)
     assert set(plan.models) == {"smollm2-135m-instruct", "gemma3-270m"}
-    assert plan.models["gemma3-270m"].spec["kind"] == "base"
+    assert plan.models["gemma3-270m"].spec.kind == "base"
     assert set(plan.models) <= set(plan.evaluations)
     evaluation = plan.evaluations["gemma3-270m"]
     assert evaluation.upstream["model"] is plan.models["gemma3-270m"]
@@ -81,8 +81,8 @@ def test_hub_and_local_sources_are_recognised(config, tiny_checkpoint):
     config["compound"]["models"] = []  # the default names its generator
     config = validate(config)
     plan = build_plan(config)
-    assert plan.models["llama"].spec["source"] == "meta-llama/Llama-3.1-8B"
-    assert plan.models["local"].spec["kind"] == "instruct"
+    assert plan.models["llama"].spec.source == "meta-llama/Llama-3.1-8B"
+    assert plan.models["local"].spec.kind == "instruct"
 
 
 @pytest.mark.parametrize(
@@ -153,10 +153,10 @@ def test_changing_the_judge_keeps_the_samples(config):
 def test_preference_plan_trains_every_variant_on_every_subset(config):
     plan = build_plan(config)
     policies = plan.stage("policies")
-    assert {p.spec["label"] for p in policies.values()} == {"dpo-all", "dpo-lowest", "ipo-all", "ipo-lowest"}
+    assert {p.spec.label for p in policies.values()} == {"dpo-all", "dpo-lowest", "ipo-all", "ipo-lowest"}
     train_samples = plan.stage("samples")["smollm2-135m-instruct@train"]
-    assert train_samples.spec["split"] == "train"
-    assert "split" not in plan.stage("samples")["smollm2-135m-instruct"].spec  # the test split, as before
+    assert train_samples.spec.split == "train"
+    assert not hasattr(plan.stage("samples")["smollm2-135m-instruct"].spec, "split")  # test split, as before
     for name, policy in policies.items():
         assert plan.evaluations[name].upstream["model"] is policy  # trained policies are evaluated
     table = plan.stage("displacement")["smollm2-135m-instruct"]
@@ -177,9 +177,9 @@ def test_preference_from_a_file_is_keyed_by_its_content(config, tmp_path):
 @pytest.mark.parametrize(
     "update, field",
     [
-        ({"preference": {"variants": [{"name": "x", "loss": "dpo2"}]}}, "preference.variants.0.loss"),
+        ({"preference": {"variants": [{"name": "x", "loss": "dpo2"}]}}, "preference.variants\\[0\\].loss"),
         ({"preference": {"policy": "llama"}}, "preference.policy: unknown model 'llama'"),
-        ({"preference": {"subsets": ["lowish"]}}, "preference.subsets.0"),
+        ({"preference": {"subsets": ["lowish"]}}, "preference.subsets\\[0\\]"),
         ({"preference": {"source": {"kind": "file"}}}, "preference.source.path"),
         ({"preference": {"source": {"kind": "file", "path": "/no/such.jsonl"}}}, "preference.source.path"),
         ({"preference": {"source": {"kind": "hub"}}}, "preference.source.name"),
@@ -201,7 +201,8 @@ def test_synthetic_plan_bare_refines_the_base_drafts(config):
     assert sets["bare"].upstream["drafts"] is sets["base_fewshot"]
     assert sets["bare"].upstream["model"] is plan.models["smollm2-135m-instruct"]
     assert sets["base_fewshot"].upstream["model"] is plan.models["gemma3-270m"]
-    for method, trained in plan.stage("finetuned").items():
+    for name, trained in plan.stage("finetuned").items():
+        method = name.removeprefix("smollm2-135m-instruct+sft-")
         assert trained.upstream["items"] is sets[method]
         assert plan.evaluations[trained.name].upstream["model"] is trained
     only_bare = build_plan(validate(deep_merge(config, {"synthetic": {"methods": ["bare"]}})))

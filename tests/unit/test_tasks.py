@@ -127,7 +127,7 @@ def test_file_task_loads_user_splits(tmp_path):
 
 
 def test_few_shot_examples_are_the_easiest_train_items():
-    from assay.evaluate import few_shot_examples
+    from assay.tasks.base import few_shot_examples
 
     train = tasks.prepare(ARITH)["train"]
     shots = few_shot_examples(train, 3)

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from assay.errors import DataError
-from assay.preference.build import SourceSpec, build_preferences, split_heldout
 from assay.preference.ches import ches_scores
 from assay.preference.displacement import TrainedRun, displacement_table
-from assay.preference.run import train_preference
-from assay.preference.training import PreferenceSpec
+from assay.preference.policies import train_policy
+from assay.preference.preferences import build_preferences, split_heldout
+from assay.preference.spec import FileSource, HubSource, SamplesSource
 
 
 @pytest.fixture
@@ -42,7 +42,9 @@ def test_pairs_from_samples_use_the_rendered_sampling_prompt(tokenizer):
         }
     )
     spec = {"shots": 2, "model_kind": "instruct", "answer_format": "number"}
-    pairs, counts = build_preferences(SourceSpec(), tokenizer, 0.5, 0, samples, train_split(), spec)
+    pairs, counts = build_preferences(
+        SamplesSource("samples", "random"), tokenizer, 0.5, 0, samples, train_split(), spec
+    )
     assert counts["kept"] == 2 and counts["without_pair"] == 1
     assert counts["train_pairs"] == 1 and counts["heldout_pairs"] == 1
     prompt = pairs.set_index("query_id").loc["t3", "prompt"]
@@ -60,7 +62,7 @@ def test_user_file_drops_and_counts_bad_rows(tokenizer, tmp_path):
             "rejected": ["no", "x", "same", "bad"],
         }
     ).to_json(path, orient="records", lines=True)
-    pairs, counts = build_preferences(SourceSpec(kind="file", path=str(path)), tokenizer, 0.0, 0)
+    pairs, counts = build_preferences(FileSource("file", str(path), "", None), tokenizer, 0.0, 0)
     assert counts["dropped_empty"] == 1 and counts["dropped_same"] == 1 and counts["kept"] == 2
     assert pairs["prompt"].iloc[0] == "user: a\nassistant:"
     assert (pairs["split"] == "train").all()
@@ -70,7 +72,7 @@ def test_too_few_pairs_is_a_clear_error(tokenizer, tmp_path):
     path = tmp_path / "prefs.parquet"
     pd.DataFrame({"prompt": ["a"], "chosen": ["x"], "rejected": ["y"]}).to_parquet(path)
     with pytest.raises(DataError, match="only 1 pair"):
-        build_preferences(SourceSpec(kind="file", path=str(path)), tokenizer, 0.2, 0)
+        build_preferences(FileSource("file", str(path), "", None), tokenizer, 0.2, 0)
 
 
 def test_heldout_split_is_seeded_and_keeps_a_training_pair():
@@ -96,14 +98,27 @@ def tiny_pairs(n=6):
 
 
 @pytest.mark.parametrize("variant", ["sigmoid", "simpo"])
-def test_training_run_writes_tracked_logs_and_a_loadable_checkpoint(tiny_checkpoint, tmp_path, variant):
+def test_training_run_writes_tracked_logs_and_a_loadable_checkpoint(
+    tiny_checkpoint, tmp_path, variant, spec_of
+):
     from transformers import AutoModelForCausalLM
 
     pairs = tiny_pairs()
-    spec = PreferenceSpec(variant=variant, learning_rate=5e-2, batch_size=2, epochs=2, lora=True, beta=0.5)
-    fields = train_preference(
-        tiny_checkpoint, pairs, ["pair-0", "pair-1", "pair-2"], spec, tmp_path, 1, "float32"
+    spec = spec_of(
+        "policies",
+        variant=variant,
+        simpo_gamma=0.5 if variant == "simpo" else None,
+        learning_rate=5e-2,
+        batch_size=2,
+        epochs=2,
+        lora=True,
+        beta=0.5,
+        max_steps=None,
+        precision="fp32",
+        track_every=1,
+        save_dtype="float32",
     )
+    fields = train_policy(tiny_checkpoint, pairs, ["pair-0", "pair-1", "pair-2"], spec, tmp_path)
     assert fields["train_pairs"] == 3 and fields["steps"] == 4 and fields["heldout_pairs"] == 2
     logprobs = pd.read_parquet(tmp_path / "logprobs.parquet")
     assert sorted(logprobs["step"].unique()) == [0, 1, 2, 3, 4]
@@ -147,7 +162,7 @@ def test_displacement_table_from_per_pair_logprobs_and_ches(tiny_checkpoint):
 
 
 def test_hub_source_in_its_own_layout_becomes_chat_rendered_pairs(tokenizer, repo):
-    source = SourceSpec(kind="hub", name=str(repo / "tests/fixtures/ultrafeedback"), split="train_prefs")
+    source = HubSource("hub", str(repo / "tests/fixtures/ultrafeedback"), "train_prefs", None)
     pairs, counts = build_preferences(source, tokenizer, 0.0, 0)
     assert counts["kept"] == 2 and counts["dropped_empty"] == 1 and counts["dropped_same"] == 1
     assert pairs["prompt"].str.startswith("user: ").all() and pairs["prompt"].str.endswith("assistant:").all()

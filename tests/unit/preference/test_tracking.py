@@ -30,17 +30,19 @@ def test_sequence_logprobs_match_a_direct_computation(tiny_checkpoint):
         assert scores.loc[row.pair_id, "logp_chosen"] == pytest.approx(direct, abs=1e-4)
 
 
-def test_callback_tracks_train_and_heldout_through_dpo_training(tiny_checkpoint, tmp_path):
+def test_callback_tracks_train_and_heldout_through_dpo_training(tiny_checkpoint, tmp_path, spec_of):
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOTrainer
 
-    from assay.preference.training import PreferenceSpec, dpo_config
+    from assay.preference.policies import dpo_config
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
     model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
     callback = DisplacementCallback(tokenizer, PAIRS.head(2), PAIRS.tail(1), every=2)
-    spec = PreferenceSpec(variant="sigmoid", batch_size=2, learning_rate=5e-2, lora=False)
+    spec = spec_of(
+        "policies", variant="sigmoid", batch_size=2, learning_rate=5e-2, lora=False, precision="fp32"
+    )
     data = Dataset.from_pandas(PAIRS.head(2)[["prompt", "chosen", "rejected"]])
     trainer = DPOTrainer(
         model=model,

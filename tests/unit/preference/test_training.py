@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from assay.preference.training import PreferenceSpec, dpo_config
+from assay.preference.policies import dpo_config
 
 
-def first_step_loss(tiny_checkpoint, tmp_path, variant, beta=0.1):
+def first_step_loss(spec_of, tiny_checkpoint, tmp_path, variant, beta=0.1):
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOTrainer
@@ -17,7 +17,9 @@ def first_step_loss(tiny_checkpoint, tmp_path, variant, beta=0.1):
     data = Dataset.from_list(
         [{"prompt": "question : what is 1 + 2 ?", "chosen": " answer : 3", "rejected": " answer : 7"}] * 4
     )
-    spec = PreferenceSpec(variant=variant, beta=beta, batch_size=2, learning_rate=1e-6, lora=False)
+    spec = spec_of(
+        "policies", variant=variant, beta=beta, batch_size=2, learning_rate=1e-6, lora=False, precision="fp32"
+    )
     trainer = DPOTrainer(
         model=model,
         args=dpo_config(spec, tmp_path, max_steps=1),
@@ -32,12 +34,14 @@ def first_step_loss(tiny_checkpoint, tmp_path, variant, beta=0.1):
     "variant, expected",
     [("sigmoid", math.log(2)), ("ipo", 1 / (4 * 0.1**2)), ("hinge", 1.0)],
 )
-def test_first_step_loss_with_policy_equal_to_reference(tiny_checkpoint, tmp_path, variant, expected):
-    assert first_step_loss(tiny_checkpoint, tmp_path, variant) == pytest.approx(expected, rel=1e-3)
+def test_first_step_loss_with_policy_equal_to_reference(
+    spec_of, tiny_checkpoint, tmp_path, variant, expected
+):
+    assert first_step_loss(spec_of, tiny_checkpoint, tmp_path, variant) == pytest.approx(expected, rel=1e-3)
 
 
-def test_unknown_variant_and_simpo_routing(tmp_path):
+def test_unknown_variant_and_simpo_routing(spec_of, tmp_path):
     with pytest.raises(ValueError, match="variant 'dpo2'"):
-        PreferenceSpec(variant="dpo2")
+        spec_of("policies", variant="dpo2")
     with pytest.raises(ValueError, match="CPO trainer"):
-        dpo_config(PreferenceSpec(variant="simpo"), tmp_path)
+        dpo_config(spec_of("policies", variant="simpo", simpo_gamma=0.5), tmp_path)

@@ -1,0 +1,85 @@
+"""The compound stages' nodes: samples, verdicts and scaling per generator model; one
+selection over the pool."""
+
+from __future__ import annotations
+
+from assay.compound.spec import SamplesSpec, ScalingSpec, SelectionSpec, VerdictsSpec
+from assay.compound.systems import module_names
+from assay.errors import ConfigError
+from assay.nodes import Artifact, Study
+from assay.tasks import answer_format
+
+
+def plan(study: Study) -> None:
+    cfg = study.config["compound"]
+    if not cfg["enabled"]:
+        return
+    if cfg["fit_samples"] > cfg["k_max"]:
+        raise ConfigError(
+            f"compound.fit_samples: {cfg['fit_samples']} is above the pool size "
+            f"compound.k_max = {cfg['k_max']}"
+        )
+    task, fmt = study.task, answer_format(study.task.spec.name)
+    judge = study.model_or_first(cfg["judge"]["model"], "compound.judge.model")
+    for stage in ("samples", "verdicts", "scaling"):
+        study.nodes.setdefault(stage, {})
+    for name in study.models_named(cfg["models"], "compound.models"):
+        model = study.models[name]
+        samples_spec = SamplesSpec(
+            model_kind=model.spec.kind,
+            k_max=cfg["k_max"],
+            temperature=cfg["temperature"],
+            top_p=cfg["top_p"],
+            max_tokens=cfg["max_tokens"],
+            shots=study.config["evaluate"]["shots"],
+            limit=cfg["limit"],
+            answer_format=fmt,
+            engine=study.engine_fields(),
+        )
+        samples = study.add(
+            Artifact("samples", name, samples_spec, {"model": model, "task": task}, study.engine_settings())
+        )
+        verdicts_spec = VerdictsSpec(
+            judge_kind=judge.spec.kind, max_tokens=cfg["judge"]["max_tokens"], engine=study.engine_fields()
+        )
+        verdicts = study.add(
+            Artifact(
+                "verdicts",
+                name,
+                verdicts_spec,
+                {"samples": samples, "judge": judge, "task": task},
+                study.engine_settings(),
+            )
+        )
+        scaling_spec = ScalingSpec(fit_samples=cfg["fit_samples"], predict_k_max=cfg["predict_k_max"])
+        study.add(Artifact("scaling", name, scaling_spec, {"samples": samples, "verdicts": verdicts}))
+    if cfg["selector"]["enabled"]:
+        plan_selection(study, cfg["selector"], fmt)
+
+
+def plan_selection(study: Study, selector: dict, fmt: str) -> None:
+    pool = study.models_named(selector["models"], "compound.selector.models")
+    debate = selector["system"] == "debate"  # agents and rounds exist for debate only (schema)
+    modules = list(module_names("debate", selector["agents"]) if debate else module_names(selector["system"]))
+    sweep = len(pool) * selector["train_queries"] * len(modules)
+    if selector["budget"] < sweep:
+        raise ConfigError(
+            f"compound.selector.budget: {selector['budget']} calls is smaller than one sweep "
+            f"({len(pool)} models x {selector['train_queries']} train queries x "
+            f"{len(modules)} modules = {sweep})"
+        )
+    spec = SelectionSpec(
+        system=selector["system"],
+        modules=modules,
+        rounds=selector["rounds"] if debate else None,
+        models={name: study.models[name].spec.kind for name in pool},
+        train_queries=selector["train_queries"],
+        test_queries=selector["test_queries"],
+        budget=selector["budget"],
+        max_tokens=selector["max_tokens"],
+        shots=study.config["evaluate"]["shots"],
+        answer_format=fmt,
+        engine=study.engine_fields(backend=selector["backend"]),
+    )
+    upstream = {f"model:{name}": study.models[name] for name in pool} | {"task": study.task}
+    study.add(Artifact("selection", selector["system"], spec, upstream, study.engine_settings()))

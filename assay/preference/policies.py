@@ -1,0 +1,164 @@
+"""Stage ``policies`` (rule ``train_policies``): one variant on one subset of the pairs,
+with displacement tracked by our own measurement (:mod:`assay.preference.tracking`).
+
+Files written into the artifact:
+
+* ``checkpoint/``: the trained policy (LoRA merged), readable by both engines;
+* ``train_log.parquet``: TRL's per-step log (step, loss, rewards_chosen, rewards_rejected,
+  rewards_margins, logps_chosen, logps_rejected, learning_rate, ... as TRL names them,
+  ``/`` replaced by ``_``);
+* ``logprobs.parquet``: step, split (train / heldout), logp_chosen, logp_rejected, margin:
+  means over the pairs, measured with the current policy every ``track_every`` steps and at
+  the start and the end;
+* ``per_pair.parquet``: pair_id, split, logp_chosen_before, logp_rejected_before,
+  logp_chosen_after, logp_rejected_after (every pair of the table, trained or not).
+
+How variants map onto TRL (the configuration half; the training loop is TRL's):
+a ``PoliciesSpec`` is one variant's whole behaviour: its loss, beta, learning rate, epochs,
+LoRA or full. ``dpo_config`` turns it into a ``trl.DPOConfig`` with the CPU facts of
+shared/FACTS.md applied: TRL defaults to bf16 and gradient checkpointing, which on a CPU
+raise unless ``use_cpu=True``; ``loss_type`` is a list in TRL 1.16; ``max_length`` (not
+``max_seq_length``). SimPO lives in TRL's CPO trainer (``trl.experimental.cpo``), since
+``loss_type="simpo"`` in DPOTrainer fails at the first step.
+
+A check of this configuration (tests/unit/preference/test_training.py): with the policy
+equal to the reference, the first logged loss is ln 2 for DPO, 1 / (4 beta^2) for IPO
+(D = 0), and 1 for hinge.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from assay.preference.spec import PoliciesSpec
+from assay.preference.tracking import DisplacementCallback, sequence_logprobs
+from assay.training import load_trainable, log_history_table, run_summary, save_trained, trainer_flags
+
+log = logging.getLogger(__name__)
+
+
+def _common_args(spec: PoliciesSpec, output_dir: str | Path, max_steps: int | None) -> dict:
+    steps = max_steps if max_steps is not None else spec.max_steps
+    return {
+        "output_dir": str(output_dir),
+        "beta": spec.beta,
+        "learning_rate": spec.learning_rate,
+        "num_train_epochs": spec.epochs,
+        "max_steps": steps if steps else -1,
+        "per_device_train_batch_size": spec.batch_size,
+        "max_length": spec.max_length,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": [],
+        "seed": spec.seed,
+        **trainer_flags(spec.precision),
+    }
+
+
+def dpo_config(spec: PoliciesSpec, output_dir: str | Path, max_steps: int | None = None):
+    """A TRL DPOConfig for a DPO-family variant (not SimPO)."""
+    from trl import DPOConfig
+
+    if spec.variant == "simpo":
+        raise ValueError("SimPO is trained with TRL's CPO trainer: use cpo_config")
+    return DPOConfig(loss_type=[spec.variant], **_common_args(spec, output_dir, max_steps))
+
+
+def cpo_config(spec: PoliciesSpec, output_dir: str | Path, max_steps: int | None = None):
+    """SimPO as TRL's CPO trainer runs it: reference-free, length-normalised, margin gamma,
+    no behaviour-cloning term (cpo_alpha 0)."""
+    from trl.experimental.cpo import CPOConfig
+
+    return CPOConfig(
+        loss_type="simpo",
+        simpo_gamma=spec.simpo_gamma,
+        cpo_alpha=0.0,
+        **_common_args(spec, output_dir, max_steps),
+    )
+
+
+def lora_config(spec: PoliciesSpec):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=spec.lora_r, lora_alpha=spec.lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
+
+
+def _trainer(spec: PoliciesSpec, model, tokenizer, data, scratch: Path, callback):
+    if spec.variant == "simpo":
+        from trl.experimental.cpo import CPOTrainer
+
+        cls, args = CPOTrainer, cpo_config(spec, scratch)
+    else:
+        from trl import DPOTrainer
+
+        cls, args = DPOTrainer, dpo_config(spec, scratch)
+    return cls(
+        model=model,
+        args=args,
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=lora_config(spec) if spec.lora else None,
+        callbacks=[callback],
+    )
+
+
+def train_policy(
+    checkpoint: str | Path,
+    pairs: pd.DataFrame,
+    train_ids: list[str],
+    spec: PoliciesSpec,
+    out_dir: str | Path,
+) -> dict[str, Any]:
+    """Train on the pairs in ``train_ids``; track all train-split pairs of the subset and
+    every held-out pair. Returns the manifest fields."""
+    from datasets import Dataset
+
+    out_dir = Path(out_dir)
+    model, tokenizer = load_trainable(checkpoint, spec.precision)
+    train = pairs[pairs["pair_id"].isin(train_ids) & (pairs["split"] == "train")].reset_index(drop=True)
+    heldout = pairs[pairs["split"] == "heldout"].reset_index(drop=True)
+    log.info("training %s on %d pairs (%d held out)", spec.variant, len(train), len(heldout))
+    before = sequence_logprobs(model, tokenizer, pairs)
+    callback = DisplacementCallback(tokenizer, train, heldout, every=spec.track_every)
+    data = Dataset.from_pandas(train[["prompt", "chosen", "rejected"]], preserve_index=False)
+    trainer = _trainer(spec, model, tokenizer, data, out_dir / "trainer-scratch", callback)
+    started = time.time()
+    trainer.train()
+    seconds = time.time() - started
+    policy = trainer.model
+    after = sequence_logprobs(policy, tokenizer, pairs)
+    per_pair = (
+        pairs[["pair_id", "split"]]
+        .merge(before, on="pair_id")
+        .merge(after, on="pair_id", suffixes=("_before", "_after"))
+    )
+    per_pair.to_parquet(out_dir / "per_pair.parquet", index=False)
+    pd.DataFrame(callback.log).to_parquet(out_dir / "logprobs.parquet", index=False)
+    history = trainer.state.log_history
+    log_history_table(history).to_parquet(out_dir / "train_log.parquet", index=False)
+    save_trained(policy, tokenizer, out_dir / "checkpoint", spec.save_dtype)
+    shutil.rmtree(out_dir / "trainer-scratch", ignore_errors=True)
+    tokens = int(
+        sum(
+            len(tokenizer(p + c)["input_ids"]) + len(tokenizer(p + r)["input_ids"])
+            for p, c, r in zip(train["prompt"], train["chosen"], train["rejected"])
+        )
+    )
+    steps = int(trainer.state.global_step)
+    return {
+        "train_pairs": len(train),
+        "trained_pair_ids": train["pair_id"].tolist(),
+        "heldout_pairs": len(heldout),
+        "steps": steps,
+        "train_seconds": round(seconds, 1),
+        "train_tokens_per_epoch": tokens,
+        **{f"trl_{k}": v for k, v in run_summary(history).items()},
+    }

@@ -1,0 +1,132 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from assay.compound.samples import sample_answers
+from assay.compound.scaling import call_scaling
+from assay.compound.selection import select
+from assay.compound.systems import PoolModel, self_refine_tree
+from assay.compound.verdicts import judge_samples, parse_verdict
+from assay.engine import EngineSpec, load_engine
+from assay.tasks import prepare
+
+TASK = {"name": "arithmetic", "train_size": 6, "dev_size": 2, "test_size": 5, "levels": 5, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_checkpoint):
+    return load_engine(tiny_checkpoint, EngineSpec(backend="hf", dtype="float32"))
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return prepare(TASK)
+
+
+def test_sample_answers_gives_k_max_rows_per_query(engine, splits, spec_of):
+    samples = sample_answers(
+        engine,
+        splits["train"],
+        splits["test"],
+        spec_of("samples", model_kind="instruct", limit=None, k_max=3, max_tokens=6),
+    )
+    assert len(samples) == 15 and samples.groupby("query_id").size().eq(3).all()
+    assert sorted(samples["sample_index"].unique()) == [0, 1, 2]
+    assert set(samples.columns) >= {"query_id", "sample_index", "text", "answer", "correct", "output_tokens"}
+
+
+def test_queries_without_any_answer_are_counted_wrong_with_a_warning(engine, splits, caplog, spec_of):
+    samples = sample_answers(
+        engine,
+        splits["train"],
+        splits["test"],
+        spec_of("samples", model_kind="base", limit=None, k_max=2, max_tokens=3),
+    )
+    none = samples.groupby("query_id")["answer"].apply(lambda a: a.isna().all())
+    assert not samples.loc[samples["answer"].isna(), "correct"].any()
+    if none.any():
+        assert "no extractable answer" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "text, accepted",
+    [
+        ("Looks fine. [[correct]]", True),
+        ("[[wrong]]", False),
+        ("[[correct]] no, [[wrong]]", False),
+        ("ok", False),
+    ],
+)
+def test_parse_verdict(text, accepted):
+    assert parse_verdict(text) is accepted
+
+
+def test_judge_gives_one_verdict_per_sample(engine, splits, spec_of):
+    samples = sample_answers(
+        engine,
+        splits["train"],
+        splits["test"],
+        spec_of("samples", model_kind="instruct", limit=None, k_max=2, max_tokens=4),
+    )
+    verdicts = judge_samples(engine, samples, splits["test"], "instruct", max_tokens=4)
+    assert len(verdicts) == len(samples) and verdicts["accepted"].dtype == bool
+
+
+def test_self_refine_tree_scores_every_allocation(engine, splits):
+    pool = {"a": PoolModel(engine, "instruct"), "b": PoolModel(engine, "base")}
+    items = splits["test"].head(2)
+    outputs, calls = self_refine_tree(pool, items, splits["train"].head(1).to_dict("records"), max_tokens=4)
+    assert calls == 2 * (2 + 4 + 8)
+    assert outputs["allocation"].nunique() == 8 and len(outputs) == 16
+
+
+def _synthetic_samples(ps, pool, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for q, p in enumerate(ps):
+        for i in range(pool):
+            ok = rng.random() < p
+            answer = "1" if ok else str(rng.integers(2, 4))
+            rows.append({"query_id": f"q{q}", "sample_index": i, "answer": answer, "correct": ok})
+    samples = pd.DataFrame(rows)
+    verdicts = samples[["query_id", "sample_index"]].assign(
+        accepted=samples["correct"] | (rng.random(len(rows)) < 0.3)
+    )
+    return samples, verdicts
+
+
+def test_call_scaling_tables_and_filter_vote_helps_with_a_good_filter():
+    samples, verdicts = _synthetic_samples([0.6, 0.4, 0.3, 0.8, 0.2], pool=12)
+    out = call_scaling(samples, verdicts, fit_samples=4, predict_k_max=100)
+    curves = out["curves"]
+    assert set(curves["method"]) == {"vote", "filter_vote", "verifier"}
+    verifier = curves[curves["method"] == "verifier"]
+    assert (verifier["calls"] == 2 * verifier["k"]).all()
+    vote = curves[curves["method"] == "vote"].set_index("k")["accuracy"]
+    filtered = curves[curves["method"] == "filter_vote"].set_index("k")["accuracy"]
+    assert filtered[5] > vote[5]  # a filter that accepts every correct sample helps
+    assert out["summary"]["pool_size"] == 12 and set(out["predicted"]["source"]) == {"fitted", "closed_form"}
+
+
+def test_select_reports_selector_exhaustive_and_single_models():
+    rows = []
+    for q in ["d1", "d2", "t1", "t2"]:
+        for alloc in ["a|a|a", "a|a|b", "a|b|a", "a|b|b", "b|a|a", "b|a|b", "b|b|a", "b|b|b"]:
+            rows.append({"query_id": q, "allocation": alloc, "correct": alloc == "a|b|b"})
+    result = select(pd.DataFrame(rows), ["d1", "d2"], ["t1", "t2"], modules=3, budget=1000)
+    table = result["allocations"].set_index("method")
+    assert (
+        table.loc["exhaustive", "allocation"] == "a|b|b" and table.loc["exhaustive", "test_accuracy"] == 1.0
+    )
+    assert set(table.index) == {"llm_selector", "exhaustive", "single:a", "single:b"}
+
+
+def test_debate_scores_every_allocation_and_shares_identical_prompts(engine, splits):
+    from assay.compound.systems import debate_outputs
+
+    pool = {"a": PoolModel(engine, "instruct"), "b": PoolModel(engine, "instruct")}
+    items = splits["test"].head(2)
+    outputs, calls = debate_outputs(pool, items, [], max_tokens=4, agents=2, rounds=2)
+    assert outputs["allocation"].nunique() == 4 and len(outputs) == 8
+    # round 1: one distinct prompt per (model, item); round 2: one per (allocation, agent, item)
+    assert calls <= 2 * 2 + 4 * 2 * 2
