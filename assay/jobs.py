@@ -114,12 +114,19 @@ class Job:
 
         return checkpoint_dir(Path(self.inputs[name]).parent)
 
+    @contextmanager
     def publish(self):
-        """The staging folder of this job's artifact (published when the block ends)."""
+        """The staging folder of this job's artifact (published when the block ends). The
+        manifest records how long the job's process ran before its work began (Python,
+        imports, Snakemake's preamble): benchmarks/study.py reads it."""
         from assay.artifacts import publish
 
         assert self.ref is not None, "this job makes no artifact"
-        return publish(self.ref)
+        startup = process_age_s()
+        with publish(self.ref) as staging:
+            if startup is not None:
+                staging.record(job_startup_s=round(startup, 2))
+            yield staging
 
     def engine_spec(self, **override: Any):
         """The full engine settings: the spec's keyed fields over the unkeyed settings."""
@@ -151,6 +158,16 @@ class Job:
 
         with self.publish() as staging, gpu_lease(1):
             yield staging
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux: from /proc), else None."""
+    try:
+        stat = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - int(stat[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def run(job_function: Callable[[Job], None], sm) -> None:

@@ -31,7 +31,7 @@ STAGE_VERSIONS = {
     "evaluate": 2,  # 2: few-shot examples are the easiest train items
     "samples": 2,  # 2: sampled in progress chunks (changes the random streams)
     "verdicts": 1,
-    "scaling": 2,  # 2: figures titled by model, vote and filter-vote drawn apart
+    "scaling": 3,  # 3: closed-form K* is the two-level curve's own maximum (2: figure titles)
     "selection": 2,  # 2: allocation figure shows dev and test accuracy
     "preferences": 1,
     "ches": 1,

@@ -1,5 +1,5 @@
-"""Training benchmark: Assay's SFT (``assay.synthetic.finetune``) and preference training
-(``assay.preference.run``, with its log-prob tracking) against a plain TRL script on the
+"""Training benchmark: Assay's SFT (``assay.finetune.finetuned``) and preference training
+(``assay.preference.policies``, with its log-prob tracking) against a plain TRL script on the
 same data, model and settings. Prints training tokens/s and the ratio, measured in one run.
 
     python benchmarks/training.py [--checkpoint DIR] [--items 32] [--steps 6]
@@ -14,6 +14,7 @@ Assay's preference run also measures log-probs of every pair at the start, every
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -47,14 +48,18 @@ def data(items: int):
 
 
 def plain_sft(checkpoint: Path, items, steps: int, out: Path) -> float:
-    from assay.synthetic.finetune import sft_records
+    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
+    from assay.finetune.finetuned import sft_records
+
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = AutoModelForCausalLM.from_pretrained(checkpoint)
+    # float32 weights, as Assay trains at precision fp32: transformers 5 otherwise loads the
+    # checkpoint's own dtype (bf16), which made the earlier baseline a pure-bf16 run.
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
     args = SFTConfig(
         output_dir=str(out),
         max_steps=steps,
@@ -82,13 +87,16 @@ def plain_sft(checkpoint: Path, items, steps: int, out: Path) -> float:
 
 
 def plain_dpo(checkpoint: Path, pairs, steps: int, out: Path) -> tuple[float, int]:
+    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = AutoModelForCausalLM.from_pretrained(checkpoint)
+    # float32 weights, as Assay trains at precision fp32: transformers 5 otherwise loads the
+    # checkpoint's own dtype (bf16), which made the earlier baseline a pure-bf16 run.
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
     args = DPOConfig(
         output_dir=str(out),
         max_steps=steps,
@@ -168,13 +176,88 @@ def main() -> None:
             track_every=options.track_every,
             save_dtype="float32",
         )
-        fields = train_policy(checkpoint, pairs, pairs["pair_id"].tolist(), spec, scratch / "dpo")
-        plain_rate, ours_rate = tokens / seconds, tokens / fields["train_seconds"]
+        ids = pairs["pair_id"].tolist()
+        timed = {}
+        for name, patch in (("earlier tracking", legacy_tracking), ("tracking now", None)):
+            with patch() if patch else contextlib.nullcontext():
+                started = time.perf_counter()
+                fields = train_policy(checkpoint, pairs, ids, spec, scratch / name.replace(" ", "-"))
+                timed[name] = (fields["train_seconds"], time.perf_counter() - started)
         print(
-            f"DPO LoRA, {steps} steps of 4 pairs: plain TRL {plain_rate:.0f} tok/s, Assay with tracking of "
-            f"{len(pairs)} pairs every {options.track_every} steps {ours_rate:.0f} tok/s "
-            f"(ratio {ours_rate / plain_rate:.2f})"
+            f"DPO LoRA, {steps} steps of 4 pairs, log-probs of {len(pairs)} pairs tracked every "
+            f"{options.track_every} steps: plain TRL trainer.train {seconds:.1f} s "
+            f"({tokens / seconds:.0f} tok/s)"
         )
+        for name, (train_s, whole_s) in timed.items():
+            print(
+                f"  Assay, {name}: trainer.train {train_s:.1f} s ({train_s / seconds:.2f}x plain TRL); "
+                f"whole run with per-pair log-probs before and after and saving {whole_s:.1f} s "
+                f"({whole_s / seconds:.2f}x)"
+            )
+        (old_train, old_whole), (new_train, new_whole) = timed.values()
+        print(
+            f"  tracking now / earlier: trainer.train {new_train / old_train:.2f}x, "
+            f"whole {new_whole / old_whole:.2f}x"
+        )
+
+
+def legacy_sequence_logprobs(model, tokenizer, pairs, batch_size: int = 16):
+    """Log-prob tracking as it was before this benchmark's change (kept here to measure it):
+    one forward per side, a full log-softmax tensor."""
+    import pandas as pd
+    import torch
+
+    from assay.preference.batching import encode_pairs
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    rows = []
+    for start in range(0, len(pairs), batch_size):
+        batch = pairs.iloc[start : start + batch_size]
+        values = {}
+        for side in ("chosen", "rejected"):
+            ids, mask, prompt_ids, response_ids = encode_pairs(tokenizer, batch["prompt"], batch[side])
+            with torch.no_grad():
+                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1)
+            token_logp = logp.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1).cpu()
+            values[side] = [
+                float(token_logp[i, len(p) - 1 : len(p) - 1 + len(r)].sum())
+                for i, (p, r) in enumerate(zip(prompt_ids, response_ids))
+            ]
+        for pair_id, chosen, rejected in zip(batch["pair_id"], values["chosen"], values["rejected"]):
+            rows.append({"pair_id": pair_id, "logp_chosen": chosen, "logp_rejected": rejected})
+    if was_training:
+        model.train()
+    return pd.DataFrame(rows)
+
+
+@contextlib.contextmanager
+def legacy_tracking():
+    """The earlier tracking: its scoring, and the callback measuring the start and the end
+    again inside trainer.train."""
+    from assay.preference import policies, tracking
+
+    class LegacyCallback(tracking.DisplacementCallback):
+        def __init__(self, tokenizer, train, heldout, every=5, initial=None, final_by_caller=False):
+            super().__init__(tokenizer, train, heldout, every)
+
+        def _measure(self, model, step):
+            import pandas as pd
+
+            parts = [
+                legacy_sequence_logprobs(model, self.tokenizer, p) for p in self.pairs.values() if len(p)
+            ]
+            if parts:
+                self.record(step, pd.concat(parts, ignore_index=True))
+
+    saved = policies.DisplacementCallback, policies.sequence_logprobs
+    policies.DisplacementCallback, policies.sequence_logprobs = LegacyCallback, legacy_sequence_logprobs
+    try:
+        yield
+    finally:
+        policies.DisplacementCallback, policies.sequence_logprobs = saved
 
 
 if __name__ == "__main__":

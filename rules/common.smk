@@ -1,5 +1,6 @@
 """Where the study is understood: schema validation, the plan, and helpers by intent."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,8 @@ try:
 except ConfigError as error:
     logger.error(f"error in the study: {error}")
     sys.exit(1)
+# envs/*.post-deploy.sh install this folder's package into --sdm conda environments.
+os.environ.setdefault("ASSAY_WORKFLOW_ROOT", workflow.basedir)
 for warning in PLAN.warnings:
     logger.warning(f"warning: {warning}")
 STORE = str(PLAN.store)

@@ -13,7 +13,9 @@ Two predictors (shared/METHODS.md section 2):
   ``F(K) = alpha I_{p1}((K+1)/2, (K+1)/2) + (1 - alpha) I_{p2}((K+1)/2, (K+1)/2)``;
   setting F(K+2) = F(K) gives
   ``K* ~ 2 ln[alpha (2 p1 - 1) / ((1 - alpha)(1 - 2 p2))] / ln[p2 (1 - p2) / (p1 (1 - p1))] - 1``
-  (defined only when p1 > 1/2 > p2; otherwise the curve is monotone and K* is the edge).
+  (defined only when p1 > 1/2 > p2). That root is the curve's maximum only when the curve
+  rises then falls; when p1 + p2 < 1 it is its minimum. So K* is the best odd K of F itself,
+  in every regime, and the formula is reported beside it as the approximation.
 
 ``validate_prediction`` is the point of the law: fit on the first m samples of each query,
 predict the curve up to K = 1000 and K*, and compare with the curve measured on the full
@@ -126,16 +128,23 @@ class TwoLevel:
         return pd.DataFrame({"k": ks, "accuracy": value})
 
     def k_star(self, k_max: int = 1000) -> int:
-        """The closed-form K*, rounded to an odd K in [1, k_max]; the edge when monotone."""
-        a, p1, p2 = self.alpha, self.p1, self.p2
-        if 0 < a < 1 and p1 > 0.5 > p2 and 0 < p2 and p1 < 1:
-            numerator = np.log(a * (2 * p1 - 1) / ((1 - a) * (1 - 2 * p2)))
-            denominator = np.log(p2 * (1 - p2) / (p1 * (1 - p1)))
-            k = 2 * numerator / denominator - 1
-            if np.isfinite(k):
-                odd = int(np.clip(2 * np.floor(k / 2) + 1, 1, k_max if k_max % 2 else k_max - 1))
-                return odd
+        """The best odd K in [1, k_max]: the maximum of the two-level curve F itself. The
+        paper's formula (:meth:`k_star_formula`) is the root of F(K+2) = F(K), which is the
+        curve's maximum only when it rises then falls (p1 + p2 > 1 among p1 > 1/2 > p2);
+        when p1 + p2 < 1 the curve falls then rises and the root is its minimum, and
+        rounding the root to an odd K misses the best K by 2 about half the time."""
         return best_k(self.curve(k_max))
+
+    def k_star_formula(self) -> float | None:
+        """The closed-form approximation 2 ln[a(2p1-1)/((1-a)(1-2p2))] / ln[p2(1-p2)/(p1(1-p1))] - 1,
+        or None where it is undefined (not p1 > 1/2 > p2, or alpha at 0 or 1)."""
+        a, p1, p2 = self.alpha, self.p1, self.p2
+        if not (0 < a < 1 and 0.5 < p1 < 1 and 0 < p2 < 0.5):
+            return None
+        numerator = np.log(a * (2 * p1 - 1) / ((1 - a) * (1 - 2 * p2)))
+        denominator = np.log(p2 * (1 - p2) / (p1 * (1 - p1)))
+        k = 2 * numerator / denominator - 1
+        return float(k) if np.isfinite(k) else None
 
 
 def estimate_two_level(samples: pd.DataFrame) -> TwoLevel:
@@ -172,6 +181,7 @@ def validate_prediction(samples: pd.DataFrame, fit_samples: int, k_max: int = 10
         "measured_best_accuracy": float(acc[measured_best]),
         "fitted_k_star": best_k(fitted),
         "closed_form_k_star": two_level.k_star(k_max),
+        "closed_form_k_star_formula": two_level.k_star_formula(),
         "alpha": two_level.alpha,
         "p1": two_level.p1,
         "p2": two_level.p2,

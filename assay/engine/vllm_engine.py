@@ -39,11 +39,11 @@ class VLLMEngine(Engine):
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
             os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(spec.kv_cache_gb))
+        started = time.time()  # the start includes `import vllm` (about 7 s on 2 cores)
         try:
             from vllm import LLM
         except ImportError as error:
             raise EngineError(f"vLLM does not import ({error}); use engine.backend: hf") from error
-        started = time.time()
         kwargs = dict(
             model=str(checkpoint),
             dtype=spec.dtype,

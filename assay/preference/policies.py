@@ -126,15 +126,19 @@ def train_policy(
     train = pairs[pairs["pair_id"].isin(train_ids) & (pairs["split"] == "train")].reset_index(drop=True)
     heldout = pairs[pairs["split"] == "heldout"].reset_index(drop=True)
     log.info("training %s on %d pairs (%d held out)", spec.variant, len(train), len(heldout))
-    before = sequence_logprobs(model, tokenizer, pairs)
-    callback = DisplacementCallback(tokenizer, train, heldout, every=spec.track_every)
+    before = sequence_logprobs(model, tokenizer, pairs)  # every pair: also the curves' step 0
+    callback = DisplacementCallback(
+        tokenizer, train, heldout, every=spec.track_every, initial=before, final_by_caller=True
+    )
     data = Dataset.from_pandas(train[["prompt", "chosen", "rejected"]], preserve_index=False)
     trainer = _trainer(spec, model, tokenizer, data, out_dir / "trainer-scratch", callback)
     started = time.time()
     trainer.train()
     seconds = time.time() - started
     policy = trainer.model
-    after = sequence_logprobs(policy, tokenizer, pairs)
+    after = sequence_logprobs(policy, tokenizer, pairs)  # every pair: also the curves' last step
+    if not callback.log or callback.log[-1]["step"] != trainer.state.global_step:
+        callback.record(int(trainer.state.global_step), after)
     per_pair = (
         pairs[["pair_id", "split"]]
         .merge(before, on="pair_id")

@@ -22,6 +22,11 @@ from assay.preference.batching import encode_pairs
 
 
 def sequence_logprobs(model, tokenizer, pairs: pd.DataFrame, batch_size: int = 16) -> pd.DataFrame:
+    """Summed response log-probabilities of every pair's chosen and rejected response.
+
+    Both sides of ``batch_size`` pairs go through one no-grad forward pass, and each token's
+    log-probability is its logit minus the log-sum-exp over the vocabulary (no full
+    log-softmax tensor is made): the measurement costs as little as the forward pass."""
     import torch
 
     was_training = model.training
@@ -30,18 +35,19 @@ def sequence_logprobs(model, tokenizer, pairs: pd.DataFrame, batch_size: int = 1
     rows = []
     for start in range(0, len(pairs), batch_size):
         batch = pairs.iloc[start : start + batch_size]
-        values = {}
-        for side in ("chosen", "rejected"):
-            ids, mask, prompt_ids, response_ids = encode_pairs(tokenizer, batch["prompt"], batch[side])
-            with torch.no_grad():
-                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
-            token_logp = logp.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1).cpu()
-            values[side] = [
-                float(token_logp[i, len(p) - 1 : len(p) - 1 + len(r)].sum())
-                for i, (p, r) in enumerate(zip(prompt_ids, response_ids))
-            ]
-        for pair_id, chosen, rejected in zip(batch["pair_id"], values["chosen"], values["rejected"]):
+        prompts = list(batch["prompt"]) * 2
+        responses = list(batch["chosen"]) + list(batch["rejected"])
+        ids, mask, prompt_ids, response_ids = encode_pairs(tokenizer, prompts, responses)
+        with torch.inference_mode():
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[:, :-1]
+            targets = ids[:, 1:].to(device).unsqueeze(-1)
+            token_logp = (logits.gather(-1, targets).squeeze(-1).float() - logits.float().logsumexp(-1)).cpu()
+        sums = [
+            float(token_logp[i, len(p) - 1 : len(p) - 1 + len(r)].sum())
+            for i, (p, r) in enumerate(zip(prompt_ids, response_ids))
+        ]
+        half = len(batch)
+        for pair_id, chosen, rejected in zip(batch["pair_id"], sums[:half], sums[half:]):
             rows.append({"pair_id": pair_id, "logp_chosen": chosen, "logp_rejected": rejected})
     if was_training:
         model.train()
@@ -55,39 +61,64 @@ def _callback_base():
 
 
 class DisplacementCallback(_callback_base()):
-    """Scores train and held-out pairs every ``every`` optimizer steps (see module doc)."""
+    """Scores train and held-out pairs every ``every`` optimizer steps (see module doc).
 
-    def __init__(self, tokenizer, train_pairs: pd.DataFrame, heldout_pairs: pd.DataFrame, every: int = 5):
+    ``initial``: scores of (at least) these pairs with the starting policy, which the
+    caller measured anyway; step 0 is then taken from them instead of measured again.
+    ``final_by_caller``: the caller records the last step with :meth:`record` from its own
+    measurement after training, instead of the callback measuring the same model twice."""
+
+    def __init__(
+        self,
+        tokenizer,
+        train_pairs: pd.DataFrame,
+        heldout_pairs: pd.DataFrame,
+        every: int = 5,
+        initial: pd.DataFrame | None = None,
+        final_by_caller: bool = False,
+    ):
         self.tokenizer, self.every = tokenizer, every
         self.pairs = {"train": train_pairs, "heldout": heldout_pairs}
+        self.initial, self.final_by_caller = initial, final_by_caller
         self.log: list[dict] = []
         self.per_pair: dict[int, pd.DataFrame] = {}
 
-    def _measure(self, model, step: int) -> None:
+    def record(self, step: int, scores: pd.DataFrame) -> None:
+        """Log the tracked pairs' rows of ``scores`` (any superset of them) as ``step``."""
         for split, pairs in self.pairs.items():
             if pairs.empty:
                 continue
-            scores = sequence_logprobs(model, self.tokenizer, pairs)
+            part = scores[scores["pair_id"].isin(pairs["pair_id"])]
             if split == "train":
-                self.per_pair[step] = scores
+                self.per_pair[step] = part.reset_index(drop=True)
             self.log.append(
                 {
                     "step": step,
                     "split": split,
-                    "logp_chosen": float(scores["logp_chosen"].mean()),
-                    "logp_rejected": float(scores["logp_rejected"].mean()),
-                    "margin": float((scores["logp_chosen"] - scores["logp_rejected"]).mean()),
+                    "logp_chosen": float(part["logp_chosen"].mean()),
+                    "logp_rejected": float(part["logp_rejected"].mean()),
+                    "margin": float((part["logp_chosen"] - part["logp_rejected"]).mean()),
                 }
             )
 
+    def _measure(self, model, step: int) -> None:
+        tracked = pd.concat([p for p in self.pairs.values() if not p.empty], ignore_index=True)
+        if not tracked.empty:
+            self.record(step, sequence_logprobs(model, self.tokenizer, tracked))
+
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self._measure(model, 0)
+        if self.initial is not None:
+            self.record(0, self.initial)
+        else:
+            self._measure(model, 0)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if state.global_step % self.every == 0 and state.global_step < state.max_steps:
             self._measure(model, state.global_step)
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
+        if self.final_by_caller:
+            return
         if not self.log or self.log[-1]["step"] != state.global_step:
             self._measure(model, state.global_step)
 

@@ -38,3 +38,15 @@ def test_cluster_study_dry_runs_with_the_slurm_profile_and_asks_for_gpus(repo, t
     result = run_workflow(tmp_path, "-n", configfiles=(study,), profile="profiles/slurm", timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "gpu=4" in result.stdout and "materialize_models" in result.stdout
+
+
+def test_a_typo_in_a_study_is_one_error_line(tmp_path, run_workflow):
+    study = tmp_path / "typo.yaml"
+    study.write_text("study: typo\nevalute:\n  limit: 3\n")
+    result = run_workflow(tmp_path, "-n", configfiles=(study,), timeout=300)
+    assert result.returncode != 0
+    output = (result.stdout + result.stderr).splitlines()
+    assert [line for line in output if "error" in line.lower()] == [
+        "error in the study: evalute: unknown field; did you mean evaluate?"
+    ]
+    assert len(output) <= 4, output  # not the schema

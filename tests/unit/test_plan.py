@@ -102,6 +102,50 @@ def test_bad_field_names_the_field(config, update, field):
         build_plan(validate(deep_merge(config, update)))
 
 
+@pytest.mark.parametrize(
+    "update, message",
+    [
+        ({"evalute": {"limit": 3}}, "evalute: unknown field; did you mean evaluate?"),
+        ({"models": [{"name": "x", "sorce": "y"}]}, "models[0].sorce: unknown field; did you mean source?"),
+        ({"compound": {"judge": {"xyz": 1}}}, "compound.judge.xyz: unknown field; the known fields are"),
+        (
+            {"preference": {"source": {"kind": "file"}}},
+            "preference.source.path: must be set when kind is file",
+        ),
+        ({"preference": {"source": {"kind": "hub"}}}, "preference.source.name: must be set when kind is hub"),
+        (
+            {"preference": {"source": {"path": "/tmp/pairs.jsonl"}}},
+            "preference.source.path: only used when kind is file",
+        ),
+        (
+            {"compound": {"selector": {"rounds": 3}}},
+            "compound.selector.rounds: only used when system is debate",
+        ),
+        (
+            {"preference": {"variants": [{"name": "a", "loss": "ipo", "simpo_gamma": 1.0}]}},
+            "preference.variants[0].simpo_gamma: only used when loss is simpo",
+        ),
+    ],
+)
+def test_config_errors_are_one_line_naming_the_field(update, message):
+    import yaml
+
+    from assay.config import DEFAULT_CONFIG
+
+    with pytest.raises(ConfigError) as error:
+        validate(deep_merge(yaml.safe_load(DEFAULT_CONFIG.read_text()), update))
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_variant_only_options_take_their_defaults_where_they_apply(config):
+    debate = validate(deep_merge(config, {"compound": {"selector": {"system": "debate"}}}))
+    assert debate["compound"]["selector"]["agents"] == 2 and debate["compound"]["selector"]["rounds"] == 2
+    assert "rounds" not in config["compound"]["selector"]  # self_refine has none
+    simpo = validate(deep_merge(config, {"preference": {"variants": [{"name": "s", "loss": "simpo"}]}}))
+    assert simpo["preference"]["variants"][0]["simpo_gamma"] == 0.5
+    assert build_plan(debate).stage("selection")["debate"].spec.rounds == 2
+
+
 def test_defaults_match_snakemakes_validate():
     """Our loader (for the CLI) and Snakemake's validate fill in the same defaults."""
     import yaml

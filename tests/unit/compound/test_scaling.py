@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import betainc
 
 from assay.compound.scaling import (
     TwoLevel,
@@ -39,12 +40,59 @@ def test_closed_form_matches_simulated_votes():
         assert votes.mean() == pytest.approx(expected, abs=0.01)
 
 
+def curve_best(model: TwoLevel, k_max: int) -> tuple[int, float]:
+    """The best odd K of the exact two-level curve, by brute force, and its accuracy: the
+    smallest K within 1e-9 of the maximum (more calls for nothing are not better)."""
+    ks = np.arange(1, k_max + 1, 2)
+    acc = [
+        model.alpha * betainc((k + 1) / 2, (k + 1) / 2, model.p1)
+        + (1 - model.alpha) * betainc((k + 1) / 2, (k + 1) / 2, model.p2)
+        for k in ks
+    ]
+    top = max(acc)
+    return int(next(k for k, a in zip(ks, acc) if a >= top - 1e-9)), float(top)
+
+
 def test_closed_form_k_star_is_where_the_curve_peaks():
     model = TwoLevel(alpha=0.45, p1=0.8, p2=0.35)
-    curve = model.curve(201)
-    measured = int(curve.loc[curve["accuracy"].idxmax(), "k"])
-    assert abs(model.k_star(201) - measured) <= 4
-    assert 1 < measured < 201  # rises then falls
+    assert model.k_star(201) == curve_best(model, 201)[0]
+    assert 1 < model.k_star(201) < 201  # rises then falls
+    assert abs(model.k_star_formula() - model.k_star(201)) <= 4  # the formula approximates it
+
+
+def test_k_star_when_p1_plus_p2_is_below_one_is_the_edge_not_the_formulas_minimum():
+    """The curve falls then rises: the formula's root is its minimum (issue: K* = 1 gave
+    accuracy 0.48 where the edge gives 0.70)."""
+    model = TwoLevel(0.7, 0.6, 0.2)
+    best, accuracy = curve_best(model, 1000)
+    assert model.k_star(1000) == best and best > 100 and accuracy > 0.69
+    root = model.k_star_formula()
+    assert root is not None and model.curve(1000).set_index("k")["accuracy"].iloc[0] < accuracy
+
+
+def test_k_star_rounds_to_the_best_odd_k_not_down():
+    """Rise-then-fall cases whose formula K* is not odd: the answer is the curve's best odd K
+    (rounding the root down missed it by 2 in about half of such cases)."""
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(300):
+        model = TwoLevel(
+            float(rng.uniform(0.1, 0.9)), float(rng.uniform(0.55, 0.99)), float(rng.uniform(0.01, 0.45))
+        )
+        formula = model.k_star_formula()
+        if formula is None or not 3 < formula < 150:
+            continue
+        checked += 1
+        assert model.k_star(301) == curve_best(model, 301)[0]
+    assert checked > 50
+
+
+@pytest.mark.parametrize("model", [TwoLevel(1.0, 0.8, 0.3), TwoLevel(0.0, 0.8, 0.3), TwoLevel(0.5, 0.4, 0.2)])
+def test_monotone_regimes_give_the_edge_and_no_formula(model):
+    best, _ = curve_best(model, 99)
+    assert model.k_star(99) == best and model.k_star_formula() is None
+    curve = model.curve(99)["accuracy"].to_numpy()
+    assert np.all(np.diff(curve) >= -1e-12) or np.all(np.diff(curve) <= 1e-12)  # monotone
 
 
 def test_fit_recovers_known_parameters():
