@@ -35,7 +35,7 @@ STAGE_VERSIONS = {
     "selection": 2,  # 2: allocation figure shows dev and test accuracy
     "preferences": 1,
     "ches": 1,
-    "policies": 1,
+    "policies": 2,  # 2: the curves follow a fixed sample of track_pairs train pairs
     "displacement": 1,
     "synthetic": 1,
     "synthscores": 1,
@@ -106,14 +106,10 @@ class Artifact:
         }
 
 
-@dataclass
-class Study:
-    """What a stage's planning reads: the validated study config (dtypes resolved), the
-    engine settings, and the nodes of the stages planned before it."""
+class NodeTable:
+    """Nodes by stage, then by name, in pipeline order (what a plan and a study share)."""
 
-    config: dict[str, Any]
-    engine: dict[str, Any]
-    nodes: dict[str, dict[str, Artifact]] = field(default_factory=dict)
+    nodes: dict[str, dict[str, Artifact]]
 
     @property
     def models(self) -> dict[str, Artifact]:
@@ -122,6 +118,22 @@ class Study:
     @property
     def task(self) -> Artifact:
         return next(iter(self.nodes["tasks"].values()))
+
+    def stage(self, stage: str) -> dict[str, Artifact]:
+        return self.nodes.get(stage, {})
+
+    def all(self) -> list[Artifact]:
+        return [a for stage in self.nodes.values() for a in stage.values()]
+
+
+@dataclass
+class Study(NodeTable):
+    """What a stage's planning reads: the validated study config (dtypes resolved), the
+    engine settings, and the nodes of the stages planned before it."""
+
+    config: dict[str, Any]
+    engine: dict[str, Any]
+    nodes: dict[str, dict[str, Artifact]] = field(default_factory=dict)
 
     def add(self, artifact: Artifact) -> Artifact:
         self.nodes.setdefault(artifact.stage, {})[artifact.name] = artifact

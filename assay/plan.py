@@ -21,7 +21,7 @@ from assay.evaluate import planning as evaluate
 from assay.finetune import planning as finetune
 from assay.hardware import resolve_engine_dtype, resolve_precision, slow_bf16_warning
 from assay.models import planning as models
-from assay.nodes import STAGE_VERSIONS, Artifact, Study
+from assay.nodes import STAGE_VERSIONS, Artifact, NodeTable, Study
 from assay.preference import planning as preference
 from assay.synthetic import planning as synthetic
 from assay.tasks import planning as tasks
@@ -41,7 +41,7 @@ STAGES: list[tuple[str, Callable[[Study], None]]] = [
 
 
 @dataclass
-class Plan:
+class Plan(NodeTable):
     """Artifacts by stage and name, in pipeline order."""
 
     study: str
@@ -51,22 +51,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)  # shown when the workflow starts
 
     @property
-    def models(self) -> dict[str, Artifact]:
-        return self.nodes["models"]
-
-    @property
-    def task(self) -> Artifact:
-        return next(iter(self.nodes["tasks"].values()))
-
-    @property
     def evaluations(self) -> dict[str, Artifact]:
         return self.nodes["evaluate"]
-
-    def stage(self, stage: str) -> dict[str, Artifact]:
-        return self.nodes.get(stage, {})
-
-    def all(self) -> list[Artifact]:
-        return [a for stage in self.nodes.values() for a in stage.values()]
 
     def get(self, stage: str, key: str) -> Artifact:
         for artifact in self.stage(stage).values():

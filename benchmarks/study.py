@@ -1,8 +1,9 @@
 """Study benchmark: run a study from an empty store through Snakemake and print, per stage,
 the jobs, engine starts, seconds starting engines, seconds of job start-up (the job's
 process before its work: Python, imports, Snakemake's preamble), seconds working, and the
-share of the study's time spent starting engines and starting jobs. Read from the
-manifests (``engine_start_s``, ``job_startup_s``, ``wall_time_s``) of one run.
+share of the study's time spent starting engines and starting jobs (read from the
+manifests: ``engine_start_s``, ``job_startup_s``, ``wall_time_s``), the peak RSS of any one
+process, and the time of a no-op rerun.
 
     python benchmarks/study.py [--study config/studies/smoke.yaml] [--cores 2]
         [--compare-engine-core]
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,7 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
 def run_study(study: Path | None, cores: int, workdir: Path, env: dict[str, str]) -> float:
+    """Seconds of one ``snakemake`` run of the study in ``workdir`` (its store inside it)."""
     command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
     command += ["--cores", str(cores), "--config", f"store={workdir / 'artifacts'}"]
     if study:
@@ -98,7 +101,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             workdir = Path(scratch)
             wall = run_study(options.study, options.cores, workdir, env)
+            peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+            rerun = run_study(options.study, options.cores, workdir, env)
             totals.append(report(stage_table(workdir / "artifacts"), wall, options.cores, title))
+            print(f"peak RSS of one process {peak_gb:.1f} GB; a no-op rerun {rerun:.1f} s")
     if len(totals) == 2:
         before, after = totals
         print(

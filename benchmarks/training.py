@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -178,13 +179,23 @@ def main() -> None:
         )
         ids = pairs["pair_id"].tolist()
         timed = {}
-        for name, patch in (("earlier tracking", legacy_tracking), ("tracking now", None)):
+        runs = (
+            (
+                "earlier tracking (every pair)",
+                legacy_tracking,
+                dataclasses.replace(spec, track_pairs=len(pairs)),
+            ),
+            (f"tracking now ({spec.track_pairs} train pairs)", None, spec),
+        )
+        for name, patch, run_spec in runs:
             with patch() if patch else contextlib.nullcontext():
                 started = time.perf_counter()
-                fields = train_policy(checkpoint, pairs, ids, spec, scratch / name.replace(" ", "-"))
+                fields = train_policy(
+                    checkpoint, pairs, ids, run_spec, scratch / name.split(" (")[0].replace(" ", "-")
+                )
                 timed[name] = (fields["train_seconds"], time.perf_counter() - started)
         print(
-            f"DPO LoRA, {steps} steps of 4 pairs, log-probs of {len(pairs)} pairs tracked every "
+            f"DPO LoRA, {steps} steps of 4 pairs out of {len(pairs)}, log-probs tracked every "
             f"{options.track_every} steps: plain TRL trainer.train {seconds:.1f} s "
             f"({tokens / seconds:.0f} tok/s)"
         )

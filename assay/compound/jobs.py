@@ -108,6 +108,7 @@ def run_selection(job: Job) -> None:
             for (name, kind), manifest in zip(spec.models.items(), manifests, strict=True)
         }
         staging.engine = engine_spec.backend
+        staging.record(engine_start_s=round(sum(m.engine.start_seconds for m in pool.values()), 1))
         items = pd.concat([dev.assign(split="train"), test.assign(split="test")], ignore_index=True)
         shots = few_shot_examples(train, spec.shots)
         if spec.system == "debate":

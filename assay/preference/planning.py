@@ -101,6 +101,7 @@ def plan(study: Study) -> None:
                 lora_alpha=cfg["lora_alpha"],
                 precision=cfg["precision"],
                 track_every=cfg["track_every"],
+                track_pairs=cfg["track_pairs"],
                 seed=cfg["seed"],
                 save_dtype=policy.spec.dtype,
                 label=f"{variant['name']}-{subset}",

@@ -8,8 +8,9 @@ Files written into the artifact:
   rewards_margins, logps_chosen, logps_rejected, learning_rate, ... as TRL names them,
   ``/`` replaced by ``_``);
 * ``logprobs.parquet``: step, split (train / heldout), logp_chosen, logp_rejected, margin:
-  means over the pairs, measured with the current policy every ``track_every`` steps and at
-  the start and the end;
+  means over the pairs (train: a fixed seeded sample of ``track_pairs`` of the subset's
+  train pairs; heldout: every held-out pair), measured with the current policy every
+  ``track_every`` steps and at the start and the end;
 * ``per_pair.parquet``: pair_id, split, logp_chosen_before, logp_rejected_before,
   logp_chosen_after, logp_rejected_after (every pair of the table, trained or not).
 
@@ -117,8 +118,9 @@ def train_policy(
     spec: PoliciesSpec,
     out_dir: str | Path,
 ) -> dict[str, Any]:
-    """Train on the pairs in ``train_ids``; track all train-split pairs of the subset and
-    every held-out pair. Returns the manifest fields."""
+    """Train on the pairs in ``train_ids``; the curves follow a fixed sample of
+    ``track_pairs`` of them and every held-out pair; per-pair log-probs before and after
+    cover every pair. Returns the manifest fields."""
     from datasets import Dataset
 
     out_dir = Path(out_dir)
@@ -127,8 +129,9 @@ def train_policy(
     heldout = pairs[pairs["split"] == "heldout"].reset_index(drop=True)
     log.info("training %s on %d pairs (%d held out)", spec.variant, len(train), len(heldout))
     before = sequence_logprobs(model, tokenizer, pairs)  # every pair: also the curves' step 0
+    tracked = train.sample(n=min(spec.track_pairs, len(train)), random_state=spec.seed).sort_index()
     callback = DisplacementCallback(
-        tokenizer, train, heldout, every=spec.track_every, initial=before, final_by_caller=True
+        tokenizer, tracked, heldout, every=spec.track_every, initial=before, final_by_caller=True
     )
     data = Dataset.from_pandas(train[["prompt", "chosen", "rejected"]], preserve_index=False)
     trainer = _trainer(spec, model, tokenizer, data, out_dir / "trainer-scratch", callback)

@@ -91,6 +91,7 @@ class PoliciesSpec(Spec):
     lora_alpha: int
     precision: str  # bf16 or fp32, resolved for the hardware at planning
     track_every: int  # log-probs measured every this many steps
+    track_pairs: int  # train pairs the curves follow (a fixed seeded sample)
     seed: int
     save_dtype: str  # the saved checkpoint's dtype: the policy's own
     label: str  # variant-subset, in tables and figures

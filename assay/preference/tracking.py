@@ -18,40 +18,51 @@ from __future__ import annotations
 
 import pandas as pd
 
-from assay.preference.batching import encode_pairs
+from assay.preference.batching import pad_right
 
 
 def sequence_logprobs(model, tokenizer, pairs: pd.DataFrame, batch_size: int = 16) -> pd.DataFrame:
     """Summed response log-probabilities of every pair's chosen and rejected response.
 
-    Both sides of ``batch_size`` pairs go through one no-grad forward pass, and each token's
-    log-probability is its logit minus the log-sum-exp over the vocabulary (no full
-    log-softmax tensor is made): the measurement costs as little as the forward pass."""
+    Cheap enough to run every few training steps: both sides of ``batch_size`` pairs go
+    through one no-grad forward pass, sequences are batched by length (little padding),
+    the vocabulary projection runs only over the positions from the shortest prompt's end
+    on (``logits_to_keep``), and each token's log-probability is its logit minus the
+    log-sum-exp over the vocabulary (no full log-softmax tensor)."""
     import torch
 
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    rows = []
-    for start in range(0, len(pairs), batch_size):
-        batch = pairs.iloc[start : start + batch_size]
-        prompts = list(batch["prompt"]) * 2
-        responses = list(batch["chosen"]) + list(batch["rejected"])
-        ids, mask, prompt_ids, response_ids = encode_pairs(tokenizer, prompts, responses)
+    prompts = list(pairs["prompt"]) * 2
+    responses = list(pairs["chosen"]) + list(pairs["rejected"])
+    prompt_ids = [tokenizer(p)["input_ids"] for p in prompts]
+    response_ids = [tokenizer(r, add_special_tokens=False)["input_ids"] for r in responses]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompt_ids[i]) + len(response_ids[i]))
+    sums = [0.0] * len(prompts)
+    for start in range(0, len(order), 2 * batch_size):
+        batch = order[start : start + 2 * batch_size]
+        ids, mask = pad_right(tokenizer, [prompt_ids[i] + response_ids[i] for i in batch])
+        first = (
+            min(len(prompt_ids[i]) for i in batch) - 1
+        )  # the first position that predicts a response token
+        keep = ids.shape[1] - first  # logits of positions first .. width - 1
         with torch.inference_mode():
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[:, :-1]
-            targets = ids[:, 1:].to(device).unsqueeze(-1)
-            token_logp = (logits.gather(-1, targets).squeeze(-1).float() - logits.float().logsumexp(-1)).cpu()
-        sums = [
-            float(token_logp[i, len(p) - 1 : len(p) - 1 + len(r)].sum())
-            for i, (p, r) in enumerate(zip(prompt_ids, response_ids))
-        ]
-        half = len(batch)
-        for pair_id, chosen, rejected in zip(batch["pair_id"], sums[:half], sums[half:]):
-            rows.append({"pair_id": pair_id, "logp_chosen": chosen, "logp_rejected": rejected})
+            logits = model(
+                input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep
+            ).logits
+            logits = logits[:, :-1].float()  # positions first .. width - 2 predict tokens first + 1 ..
+            targets = ids[:, first + 1 :].to(device).unsqueeze(-1)
+            token_logp = (logits.gather(-1, targets).squeeze(-1) - logits.logsumexp(-1)).cpu()
+        for row, i in enumerate(batch):
+            begin = len(prompt_ids[i]) - 1 - first
+            sums[i] = float(token_logp[row, begin : begin + len(response_ids[i])].sum())
     if was_training:
         model.train()
-    return pd.DataFrame(rows)
+    half = len(pairs)
+    return pd.DataFrame(
+        {"pair_id": list(pairs["pair_id"]), "logp_chosen": sums[:half], "logp_rejected": sums[half:]}
+    )
 
 
 def _callback_base():

@@ -1,0 +1,67 @@
+"""What every job gets from its rule: named inputs, outputs and params as plain values, the
+artifact's spec and unkeyed settings; what every manifest records of the job's process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from snakemake.iocontainers import Namedlist
+
+from assay.artifacts import read_manifest
+from assay.jobs import Job, process_age_s, run
+
+
+def inputs() -> Namedlist:
+    """Named inputs as Snakemake builds them: a list-valued input spans several items."""
+    named = Namedlist()
+    named.append("p.parquet")
+    named._set_name("pairs", 0)
+    named.extend(["m1.json", "m2.json"])
+    named._set_name("policy_manifests", 1, 3)
+    return named
+
+
+def fake_snakemake(tmp_path: Path) -> SimpleNamespace:
+    manifest = tmp_path / "store" / "ches" / ("a" * 16) / "manifest.json"
+    return SimpleNamespace(
+        input=inputs(),
+        output=Namedlist(
+            fromdict={"manifest": str(manifest), "scores": str(manifest.with_name("ches.parquet"))}
+        ),
+        params=Namedlist(
+            fromdict={
+                "artifact": {
+                    "stage": "ches",
+                    "key": "a" * 16,
+                    "spec": {"batch_size": 4},
+                    "upstream": {"pairs": "b" * 16},
+                    "settings": {"engine": {"max_model_len": 512}},
+                },
+                "name": "smollm2",
+            }
+        ),
+        log=[str(tmp_path / "logs" / "job.log")],
+    )
+
+
+def test_a_job_gets_declared_inputs_and_its_artifact(tmp_path):
+    job = Job.from_snakemake(fake_snakemake(tmp_path))
+    assert job.inputs == {"pairs": "p.parquet", "policy_manifests": ["m1.json", "m2.json"]}
+    assert job.spec == {"batch_size": 4} and job.params == {"name": "smollm2"}
+    assert job.settings == {"engine": {"max_model_len": 512}}
+    assert job.ref.path == tmp_path / "store" / "ches" / ("a" * 16)
+
+
+def test_run_publishes_with_the_process_start_up_in_the_manifest(tmp_path):
+    seen = []
+
+    def job_function(job: Job) -> None:
+        seen.append(job.params["name"])
+        with job.publish() as staging:
+            (staging.dir / "ches.parquet").write_text("x")
+
+    run(job_function, fake_snakemake(tmp_path))
+    manifest = read_manifest(tmp_path / "store" / "ches" / ("a" * 16))
+    assert seen == ["smollm2"] and manifest["spec"] == {"batch_size": 4}
+    assert 0 <= manifest["job_startup_s"] <= process_age_s()
