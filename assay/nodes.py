@@ -51,6 +51,21 @@ class Spec:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     @classmethod
+    def from_sections(cls, *sections: dict[str, Any], **computed: Any):
+        """The spec whose fields are the ``computed`` values, else the same-named entry of
+        the first config section that has one: a setting named alike in the schema and in
+        the spec needs nothing more from the stage's planning."""
+        values = dict(computed)
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name in values:
+                continue
+            source = next((section for section in sections if f.name in section), None)
+            if source is None:
+                raise KeyError(f"{cls.__name__}.{f.name}: in no config section, and not computed")
+            values[f.name] = source[f.name]
+        return cls(**values)
+
+    @classmethod
     def from_dict(cls, values: dict[str, Any]):
         """The spec from its plain dict (nested specs too); every field must be there."""
         hints = typing.get_type_hints(cls)

@@ -25,22 +25,18 @@ def plan(study: Study) -> None:
         study.nodes.setdefault(stage, {})
     for name in study.models_named(cfg["models"], "compound.models"):
         model = study.models[name]
-        samples_spec = SamplesSpec(
+        samples_spec = SamplesSpec.from_sections(
+            cfg,
             model_kind=model.spec.kind,
-            k_max=cfg["k_max"],
-            temperature=cfg["temperature"],
-            top_p=cfg["top_p"],
-            max_tokens=cfg["max_tokens"],
             shots=study.config["evaluate"]["shots"],
-            limit=cfg["limit"],
             answer_format=fmt,
             engine=study.engine_fields(),
         )
         samples = study.add(
             Artifact("samples", name, samples_spec, {"model": model, "task": task}, study.engine_settings())
         )
-        verdicts_spec = VerdictsSpec(
-            judge_kind=judge.spec.kind, max_tokens=cfg["judge"]["max_tokens"], engine=study.engine_fields()
+        verdicts_spec = VerdictsSpec.from_sections(
+            cfg["judge"], judge_kind=judge.spec.kind, engine=study.engine_fields()
         )
         verdicts = study.add(
             Artifact(
@@ -51,7 +47,7 @@ def plan(study: Study) -> None:
                 study.engine_settings(),
             )
         )
-        scaling_spec = ScalingSpec(fit_samples=cfg["fit_samples"], predict_k_max=cfg["predict_k_max"])
+        scaling_spec = ScalingSpec.from_sections(cfg)
         study.add(Artifact("scaling", name, scaling_spec, {"samples": samples, "verdicts": verdicts}))
     if cfg["selector"]["enabled"]:
         plan_selection(study, cfg["selector"], fmt)
@@ -68,15 +64,11 @@ def plan_selection(study: Study, selector: dict, fmt: str) -> None:
             f"({len(pool)} models x {selector['train_queries']} train queries x "
             f"{len(modules)} modules = {sweep})"
         )
-    spec = SelectionSpec(
-        system=selector["system"],
+    spec = SelectionSpec.from_sections(
+        selector,
         modules=modules,
         rounds=selector["rounds"] if debate else None,
         models={name: study.models[name].spec.kind for name in pool},
-        train_queries=selector["train_queries"],
-        test_queries=selector["test_queries"],
-        budget=selector["budget"],
-        max_tokens=selector["max_tokens"],
         shots=study.config["evaluate"]["shots"],
         answer_format=fmt,
         engine=study.engine_fields(backend=selector["backend"]),

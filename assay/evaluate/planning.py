@@ -12,13 +12,8 @@ from assay.tasks import answer_format
 def evaluation_node(study: Study, model: Artifact, kind: str) -> Artifact:
     """An ``evaluate`` node for any checkpoint (a study model or a trained one)."""
     cfg, task = study.config["evaluate"], study.task
-    spec = EvaluateSpec(
-        model_kind=kind,
-        shots=cfg["shots"],
-        limit=cfg["limit"],
-        max_tokens=cfg["max_tokens"],
-        answer_format=answer_format(task.spec.name),
-        engine=study.engine_fields(),
+    spec = EvaluateSpec.from_sections(
+        cfg, model_kind=kind, answer_format=answer_format(task.spec.name), engine=study.engine_fields()
     )
     return Artifact(
         "evaluate", model.name, spec, {"model": model, "task": task}, settings=study.engine_settings()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 from assay.evaluate.planning import evaluation_node
 from assay.finetune.spec import FinetunedSpec
 from assay.nodes import Artifact, Study
@@ -19,8 +17,7 @@ def plan(study: Study) -> None:
         student = study.model_or_first(ft["student"], "synthetic.finetune.student", "instruct")
     else:
         student = instruct_model(study)
-    settings = {f.name: ft[f.name] for f in fields(FinetunedSpec) if f.name != "save_dtype"}
-    spec = FinetunedSpec(**settings, save_dtype=student.spec.dtype)
+    spec = FinetunedSpec.from_sections(ft, save_dtype=student.spec.dtype)
     study.nodes.setdefault("finetuned", {})
     for method in methods(study):
         items = study.nodes["synthetic"][method]

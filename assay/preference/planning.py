@@ -35,13 +35,11 @@ def pair_source(study: Study, policy: Artifact, upstream: dict[str, Artifact]) -
                 f"preference.source.queries: task.train_size {train_size} leaves fewer than 2 train "
                 f"queries after the {source['shots']} few-shot items"
             )
-        spec = TrainSamplesSpec(
+        spec = TrainSamplesSpec.from_sections(
+            source,
             model_kind=policy.spec.kind,
             k_max=source["k"],
-            temperature=source["temperature"],
             top_p=1.0,
-            max_tokens=source["max_tokens"],
-            shots=source["shots"],
             limit=source["queries"],
             answer_format=answer_format(task.spec.name),
             engine=study.engine_fields(),
@@ -85,24 +83,13 @@ def plan(study: Study) -> None:
         if variant["name"] in names[:i]:
             raise ConfigError(f"preference.variants[{i}].name: {variant['name']!r} is used twice")
         for subset in dict.fromkeys(cfg["subsets"]):
-            spec = PoliciesSpec(
+            spec = PoliciesSpec.from_sections(
+                variant,
+                cfg,
                 variant=variant["loss"],
-                beta=variant["beta"],
-                learning_rate=variant["learning_rate"],
-                epochs=variant["epochs"],
-                lora=variant["lora"],
                 simpo_gamma=variant["simpo_gamma"] if variant["loss"] == "simpo" else None,
                 subset=subset,
                 share=cfg["share"] if subset != "all" else None,
-                batch_size=cfg["batch_size"],
-                max_length=cfg["max_length"],
-                max_steps=cfg["max_steps"],
-                lora_r=cfg["lora_r"],
-                lora_alpha=cfg["lora_alpha"],
-                precision=cfg["precision"],
-                track_every=cfg["track_every"],
-                track_pairs=cfg["track_pairs"],
-                seed=cfg["seed"],
                 save_dtype=policy.spec.dtype,
                 label=f"{variant['name']}-{subset}",
             )

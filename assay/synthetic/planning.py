@@ -48,15 +48,7 @@ def plan(study: Study) -> None:
         instruct = instruct_model(study)
 
     def synthetic_set(method: str, upstream: dict[str, Artifact]) -> Artifact:
-        spec = SyntheticSpec(
-            method=method,
-            n=cfg["n"],
-            shots=cfg["shots"],
-            seed=cfg["seed"],
-            temperature=cfg["temperature"],
-            max_tokens=cfg["max_tokens"],
-            engine=study.engine_fields(),
-        )
+        spec = SyntheticSpec.from_sections(cfg, method=method, engine=study.engine_fields())
         return study.add(
             Artifact("synthetic", method, spec, upstream | {"task": task}, study.engine_settings())
         )
@@ -74,11 +66,10 @@ def plan(study: Study) -> None:
         if cfg["judge"]["model"]
         else instruct
     )
-    score_spec = SynthscoresSpec(
+    score_spec = SynthscoresSpec.from_sections(
+        cfg["judge"],
+        cfg,
         judge_kind=judge.spec.kind,
-        trials=cfg["judge"]["trials"],
-        max_tokens=cfg["judge"]["max_tokens"],
-        seed=cfg["seed"],
         answer_format=fmt,
         embedder=EMBEDDER,
         engine=study.engine_fields(),

@@ -104,3 +104,16 @@ def test_rules_are_named_after_their_stage():
     assert set(stage_of_rule.values()) == set(STAGE_VERSIONS)
     for rule, stage in stage_of_rule.items():
         assert stage in rule, f"rule {rule} writes stage {stage}"
+
+
+def test_a_spec_takes_same_named_settings_from_its_config_sections():
+    from assay.compound.spec import VerdictsSpec
+    from assay.nodes import EngineFields
+
+    engine = EngineFields("hf", "float32", 0)
+    judge, compound = {"max_tokens": 24, "model": None}, {"max_tokens": 64}
+    spec = VerdictsSpec.from_sections(judge, compound, judge_kind="instruct", engine=engine)
+    assert spec.max_tokens == 24  # the first section that has it
+    assert VerdictsSpec.from_sections(judge, judge_kind="base", engine=engine, max_tokens=8).max_tokens == 8
+    with pytest.raises(KeyError, match="VerdictsSpec.max_tokens: in no config section"):
+        VerdictsSpec.from_sections({}, judge_kind="base", engine=engine)
