@@ -32,7 +32,7 @@ STAGE_VERSIONS = {
     "samples": 2,  # 2: sampled in progress chunks (changes the random streams)
     "verdicts": 1,
     "scaling": 3,  # 3: closed-form K* is the two-level curve's own maximum (2: figure titles)
-    "selection": 2,  # 2: allocation figure shows dev and test accuracy
+    "selection": 3,  # 3: the selector stops when the last L+1 allocations agree (2: figure)
     "preferences": 1,
     "ches": 1,
     "policies": 2,  # 2: the curves follow a fixed sample of track_pairs train pairs

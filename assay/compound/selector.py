@@ -10,7 +10,9 @@ number of modules, by default).
         for every training query x and model m: score(f with f[l] = m, x)
         per query, the set of best models; f[l] = the model best for most queries
         (ties kept with the current model, else the first in the pool)
-    until f has not changed for L + 1 steps or the budget cannot pay for another step
+    until the last L + 1 allocations agree (a whole round of the L modules changed nothing:
+    a fixed point of the ascent, as the reference code stops) or the budget cannot pay for
+    another step
 
 The per-module LLM-judged credit of the paper is left out (weight 0): it needs a judge
 call per module and error, which this optimiser does not assume.
@@ -67,7 +69,7 @@ def llm_selector(
     current: Allocation = (max(models, key=lambda m: singles[m]),) * modules
     history = [current]
     unchanged, steps, module = 0, 0, 0
-    while unchanged < modules + 1 and calls + sweep <= budget:
+    while unchanged < modules and calls + sweep <= budget:
         votes = dict.fromkeys(models, 0)
         for query in queries:
             scores = {m: score(current[:module] + (m,) + current[module + 1 :], query) for m in models}

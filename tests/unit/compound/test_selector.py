@@ -57,3 +57,20 @@ def test_exhaustive_search_visits_every_allocation():
     seen = []
     exhaustive_search(2, ["a", "b", "c"], lambda a, q: seen.append(a) or 0.0, ["q"])
     assert sorted(set(seen)) == sorted(itertools.product("abc", repeat=2))
+
+
+def test_the_selector_stops_once_a_round_of_modules_changes_nothing():
+    """The last L + 1 allocations agree: a fixed point. With the best single model already
+    optimal it costs the singles' sweep and one round of L steps, the cost of exhaustive
+    search for 2 models and 3 modules (the default study spent twice that before)."""
+    models, modules, queries = ["a", "b"], 3, ["q1", "q2"]
+
+    def score(allocation, query):
+        return float(all(m == "a" for m in allocation))
+
+    result = llm_selector(modules, models, score, queries, budget=10_000)
+    assert result.allocation == ("a", "a", "a")
+    assert result.steps == modules and len(result.history) == modules + 1
+    assert len(set(result.history[-(modules + 1) :])) == 1
+    exhaustive = exhaustive_search(modules, models, score, queries)
+    assert result.calls == len(models) * len(queries) * modules * (1 + modules) == exhaustive.calls
