@@ -8,7 +8,10 @@ EPYC, and vLLM generated 4x fewer tokens per second (shared/FACTS.md). So ``auto
 on GPU studies and on CPUs that have it, and to fp32 elsewhere. The resolved value is
 what goes into specs and keys: an fp32 artifact is another artifact than a bf16 one.
 
-``ASSAY_CPU_BF16=1|0`` overrides the CPU check (tests stub it so; a user may force it).
+``ASSAY_CPU_BF16=1|0`` sets what the planner assumes of the CPU. The workflow sets it from
+the machine it starts on, so that jobs (which plan again, on a cluster node perhaps) resolve
+``auto`` as the submitting machine did and find the same keys; a job then compares it with
+its own CPU (``check_job_hardware``). Tests set it to stub the CPU.
 """
 
 from __future__ import annotations
@@ -41,14 +44,19 @@ def _cpuinfo_flags(path: str = "/proc/cpuinfo") -> frozenset[str]:
     return frozenset(flags)
 
 
-def cpu_has_native_bf16() -> bool:
-    """True when this CPU computes bf16 natively (or ``ASSAY_CPU_BF16`` says so)."""
-    forced = os.environ.get("ASSAY_CPU_BF16")
-    if forced is not None:
-        return forced.strip().lower() in ("1", "true", "yes")
+def detect_cpu_bf16() -> bool:
+    """True when this machine's CPU computes bf16 natively."""
     if platform.system() == "Darwin" and platform.machine() == "arm64":
         return True  # Apple M2 and later; torch's MPS/Accelerate paths handle bf16
     return bool(BF16_FLAGS & _cpuinfo_flags())
+
+
+def cpu_has_native_bf16() -> bool:
+    """What planning assumes: ``ASSAY_CPU_BF16`` when set, else this CPU's own answer."""
+    forced = os.environ.get("ASSAY_CPU_BF16")
+    if forced is not None:
+        return forced.strip().lower() in ("1", "true", "yes")
+    return detect_cpu_bf16()
 
 
 def bf16_is_fast(gpu_study: bool) -> bool:
@@ -83,7 +91,7 @@ def slow_bf16_warning(field_name: str, value: str) -> str | None:
 def check_job_hardware(uses_bf16: bool, on_gpu: bool) -> None:
     """Log a warning when a bf16 job lands on a CPU without native bf16 (a cluster node
     unlike the machine the study was planned on, for instance)."""
-    if uses_bf16 and not on_gpu and not cpu_has_native_bf16():
+    if uses_bf16 and not on_gpu and not detect_cpu_bf16():
         log.warning(
             "this job computes in bf16 on a CPU without native bf16 (%s than fp32); it was "
             "planned for hardware that has it. Plan the study on the machine that runs it, or "
@@ -94,4 +102,4 @@ def check_job_hardware(uses_bf16: bool, on_gpu: bool) -> None:
 
 def hardware_record() -> dict[str, object]:
     """What every manifest says of the machine that made the artifact."""
-    return {"machine": platform.machine(), "cpu_native_bf16": cpu_has_native_bf16()}
+    return {"machine": platform.machine(), "cpu_native_bf16": detect_cpu_bf16()}

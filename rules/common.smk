@@ -9,7 +9,12 @@ from snakemake.logging import logger
 from assay import workflow as policy
 from assay.config import validate
 from assay.errors import ConfigError
+from assay.hardware import detect_cpu_bf16
 from assay.plan import build_plan
+
+# `auto` dtypes resolve for the machine the workflow starts on; jobs (on cluster nodes too,
+# whose environment SLURM copies from this one) plan with the same answer, so the same keys.
+os.environ.setdefault("ASSAY_CPU_BF16", "1" if detect_cpu_bf16() else "0")
 
 # The project's own validator: defaults filled in, and one line that names the field at
 # fault (for an unknown key, the closest known one) instead of the whole schema.

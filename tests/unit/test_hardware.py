@@ -85,8 +85,10 @@ def test_forced_float32_never_warns(cpu):
     assert build_plan(load_study([smoke])).warnings == []
 
 
-def test_a_bf16_job_on_a_cpu_without_it_logs_a_warning(cpu, caplog):
-    cpu(False)
+def test_a_bf16_job_on_a_cpu_without_it_logs_a_warning(cpu, caplog, monkeypatch):
+    """The job checks its own CPU, whatever the planner assumed (ASSAY_CPU_BF16)."""
+    cpu(True)  # planned on a machine with native bf16
+    monkeypatch.setattr(hardware, "detect_cpu_bf16", lambda: False)  # runs on one without
     with caplog.at_level(logging.WARNING, logger="assay.hardware"):
         hardware.check_job_hardware(uses_bf16=True, on_gpu=False)
         hardware.check_job_hardware(uses_bf16=True, on_gpu=True)
@@ -94,10 +96,25 @@ def test_a_bf16_job_on_a_cpu_without_it_logs_a_warning(cpu, caplog):
     assert len(caplog.records) == 1
     assert "without native bf16" in caplog.records[0].getMessage()
     caplog.clear()
-    cpu(True)
+    monkeypatch.setattr(hardware, "detect_cpu_bf16", lambda: True)
     with caplog.at_level(logging.WARNING, logger="assay.hardware"):
         hardware.check_job_hardware(uses_bf16=True, on_gpu=False)
     assert not caplog.records
+
+
+def test_jobs_plan_with_the_submitting_machines_answer(cpu, monkeypatch):
+    """A cluster node without native bf16 still finds the keys the submitting machine
+    planned (the workflow exports its answer as ASSAY_CPU_BF16)."""
+    monkeypatch.setattr(hardware, "detect_cpu_bf16", lambda: False)
+    cpu(True)
+    on_node = build_plan(load_study())
+    monkeypatch.delenv("ASSAY_CPU_BF16")
+    monkeypatch.setattr(hardware, "detect_cpu_bf16", lambda: True)
+    submitted = build_plan(load_study())
+    assert [a.key for a in on_node.all()] == [a.key for a in submitted.all()]
+    common = (Path(__file__).resolve().parents[2] / "rules" / "common.smk").read_text()
+    assert 'os.environ.setdefault("ASSAY_CPU_BF16", "1" if detect_cpu_bf16() else "0")' in common
+    assert common.index("ASSAY_CPU_BF16") < common.index("build_plan(config)")
 
 
 def test_training_resolves_auto_for_the_job_machine(cpu, monkeypatch):
@@ -111,10 +128,10 @@ def test_training_resolves_auto_for_the_job_machine(cpu, monkeypatch):
     assert training.trainer_flags("fp32")["bf16"] is False
 
 
-def test_manifest_records_the_hardware(tmp_path, cpu):
+def test_manifest_records_the_hardware(tmp_path, monkeypatch):
     from assay.artifacts import ArtifactRef, publish, read_manifest
 
-    cpu(False)
+    monkeypatch.setattr(hardware, "detect_cpu_bf16", lambda: False)
     ref = ArtifactRef("tasks", "0" * 16, {}, {}, tmp_path / "store" / "tasks" / ("0" * 16))
     with publish(ref):
         pass
