@@ -1,6 +1,8 @@
-"""Compound inference systems: Vote and Filter-Vote over many LM calls, the call-scaling
-law, verifier-based judging and a model per module (LLMSelector).
+"""The compound stages: ``samples`` (many answers per query), ``verdicts`` (a judge's
+verdict on each), ``scaling`` (Vote and Filter-Vote against the number of calls K, the
+call-scaling law, K*) and ``selection`` (a model per module, LLMSelector).
 
-Analysis modules (``vote``, ``scaling``, ``selector``) are pure functions on tables; the
-sampling that feeds them (``sampling``, ``systems``) sits at the edge and uses the engine.
+Each stage's logic is in the module of its name; ``vote`` (the exact Vote@K estimator),
+``selector`` (the optimiser) and ``systems`` (self-refine, debate) serve them. ``spec``
+holds the keyed settings, ``planning`` the nodes, ``jobs`` the rules.
 """

@@ -1,4 +1,5 @@
-"""Tasks: the generated arithmetic task, GSM8K, MMLU, and a user's own file.
+"""Stage ``tasks``: the generated arithmetic task, GSM8K, MMLU, and a user's own file
+(``spec``, ``planning`` and ``jobs`` beside the loaders).
 
 ``prepare(spec)`` returns the train/dev/test splits as DataFrames in the schema of
 :mod:`assay.tasks.base`; ``write_splits`` stores them as ``{split}.parquet``.
