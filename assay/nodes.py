@@ -33,9 +33,9 @@ STAGE_VERSIONS = {
     "verdicts": 1,
     "scaling": 3,  # 3: closed-form K* is the two-level curve's own maximum (2: figure titles)
     "selection": 3,  # 3: the selector stops when the last L+1 allocations agree (2: figure)
-    "preferences": 1,
-    "ches": 1,
-    "policies": 2,  # 2: the curves follow a fixed sample of track_pairs train pairs
+    "preferences": 2,  # 2: no second BOS when the tokenizer adds its own
+    "ches": 2,  # 2: the trainer's sequences (EOS, max_length); max_length in the spec
+    "policies": 3,  # 3: tracking on the trainer's sequences (2: track_pairs sample)
     "displacement": 1,
     "synthetic": 1,
     "synthscores": 1,

@@ -2,7 +2,9 @@
 
 For a pair (x, y+, y-) let h be the policy's last-layer hidden states at the positions
 that *predict* the response tokens (for a response starting at position p of the joined
-sequence, positions p-1 .. end-1), S+ the sum of h over y+ and S- over y-:
+sequence, positions p-1 .. end-1), S+ the sum of h over y+ and S- over y-. The sequences
+are those the trainer sees (:mod:`assay.preference.batching`: the EOS it appends counts as
+a response token, ``max_length`` cuts them):
 
     CHES    = <S+, S-> - ||S+||^2
     LN-CHES = <S+, S-> / (|y+| |y-|) - ||S+||^2 / |y+|^2
@@ -22,14 +24,17 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from assay.preference.batching import encode_pairs
+from assay.preference.batching import Encoded, encode_pair, pad_right
 from assay.preference.pairs import similarity
 
 SUBSETS = ("all", "lowest", "highest", "random")
 
 
 def ches_from_hidden(chosen_hidden, rejected_hidden) -> tuple[float, float]:
-    """(CHES, LN-CHES) from the hidden states of the two responses, shape (tokens, dim)."""
+    """(CHES, LN-CHES) from the hidden states of the two responses, shape (tokens, dim);
+    NaN when a response has no token left (its prompt fills max_length: TRL drops the pair)."""
+    if chosen_hidden.shape[0] == 0 or rejected_hidden.shape[0] == 0:
+        return float("nan"), float("nan")
     s_plus = chosen_hidden.double().sum(0)
     s_minus = rejected_hidden.double().sum(0)
     inner, norm = float(s_plus @ s_minus), float(s_plus @ s_plus)
@@ -37,32 +42,33 @@ def ches_from_hidden(chosen_hidden, rejected_hidden) -> tuple[float, float]:
     return inner - norm, inner / (n_plus * n_minus) - norm / n_plus**2
 
 
-def response_hidden_states(model, tokenizer, prompts: Sequence[str], responses: Sequence[str]) -> list:
-    """Per (prompt, response): last-layer hidden states at the positions predicting the
-    response tokens. Right-padded batch; the prompt is tokenised alone to find where the
-    response starts."""
+def response_hidden_states(model, tokenizer, encoded: Sequence[Encoded]) -> list:
+    """Per encoded sequence (:mod:`assay.preference.batching`: the tokens the trainer sees):
+    last-layer hidden states at the positions predicting its response tokens."""
     import torch
 
-    ids, mask, prompt_ids, response_ids = encode_pairs(tokenizer, prompts, responses)
+    ids, mask = pad_right(tokenizer, [e.ids for e in encoded])
     device = next(model.parameters()).device
     with torch.no_grad():
         out = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
     last = out.hidden_states[-1]
-    states = []
-    for i, (p, r) in enumerate(zip(prompt_ids, response_ids)):
-        start = len(p) - 1
-        states.append(last[i, start : start + len(r)].float().cpu())
-    return states
+    return [last[i, e.start - 1 : e.end - 1].float().cpu() for i, e in enumerate(encoded)]
 
 
-def ches_scores(model, tokenizer, pairs: pd.DataFrame, batch_size: int = 16) -> pd.DataFrame:
-    """CHES, LN-CHES and edit similarity for every pair, with the given (initial) policy."""
+def ches_scores(
+    model, tokenizer, pairs: pd.DataFrame, batch_size: int = 16, max_length: int | None = None
+) -> pd.DataFrame:
+    """CHES, LN-CHES and edit similarity for every pair, with the given (initial) policy, on
+    the token sequences the trainer sees (EOS, ``max_length`` truncation)."""
     rows = []
     for start in range(0, len(pairs), batch_size):
         batch = pairs.iloc[start : start + batch_size]
-        prompts = batch["prompt"].tolist()
-        chosen = response_hidden_states(model, tokenizer, prompts, batch["chosen"].tolist())
-        rejected = response_hidden_states(model, tokenizer, prompts, batch["rejected"].tolist())
+        encoded = [
+            encode_pair(tokenizer, p, c, r, max_length)
+            for p, c, r in zip(batch["prompt"], batch["chosen"], batch["rejected"])
+        ]
+        chosen = response_hidden_states(model, tokenizer, [e[0] for e in encoded])
+        rejected = response_hidden_states(model, tokenizer, [e[1] for e in encoded])
         for row, h_plus, h_minus in zip(batch.itertuples(), chosen, rejected):
             ches, ln_ches = ches_from_hidden(h_plus, h_minus)
             rows.append(

@@ -51,7 +51,7 @@ def compute_ches(job: Job) -> None:
     with job.training() as staging:
         model, tokenizer = load_trainable(job.checkpoint("model"), "fp32")
         model.to("cuda" if on_gpu() else "cpu").eval()
-        scores = ches_scores(model, tokenizer, pairs, spec.batch_size)
+        scores = ches_scores(model, tokenizer, pairs, spec.batch_size, spec.max_length)
         scores.to_parquet(staging.dir / CHES, index=False)
         staging.record(pairs=len(scores), mean_ln_ches=float(scores["ln_ches"].mean()))
 

@@ -72,7 +72,10 @@ def plan(study: Study) -> None:
     )
     ches = study.add(
         Artifact(
-            "ches", name, ChesSpec(batch_size=cfg["ches_batch_size"]), {"model": policy, "pairs": preferences}
+            "ches",
+            name,
+            ChesSpec.from_sections(cfg, batch_size=cfg["ches_batch_size"]),
+            {"model": policy, "pairs": preferences},
         )
     )
     table_upstream: dict[str, Artifact] = {"ches": ches}

@@ -128,10 +128,16 @@ def train_policy(
     train = pairs[pairs["pair_id"].isin(train_ids) & (pairs["split"] == "train")].reset_index(drop=True)
     heldout = pairs[pairs["split"] == "heldout"].reset_index(drop=True)
     log.info("training %s on %d pairs (%d held out)", spec.variant, len(train), len(heldout))
-    before = sequence_logprobs(model, tokenizer, pairs)  # every pair: also the curves' step 0
+    before = sequence_logprobs(model, tokenizer, pairs, max_length=spec.max_length)  # also step 0
     tracked = train.sample(n=min(spec.track_pairs, len(train)), random_state=spec.seed).sort_index()
     callback = DisplacementCallback(
-        tokenizer, tracked, heldout, every=spec.track_every, initial=before, final_by_caller=True
+        tokenizer,
+        tracked,
+        heldout,
+        every=spec.track_every,
+        initial=before,
+        final_by_caller=True,
+        max_length=spec.max_length,
     )
     data = Dataset.from_pandas(train[["prompt", "chosen", "rejected"]], preserve_index=False)
     trainer = _trainer(spec, model, tokenizer, data, out_dir / "trainer-scratch", callback)
@@ -139,7 +145,7 @@ def train_policy(
     trainer.train()
     seconds = time.time() - started
     policy = trainer.model
-    after = sequence_logprobs(policy, tokenizer, pairs)  # every pair: also the curves' last step
+    after = sequence_logprobs(policy, tokenizer, pairs, max_length=spec.max_length)  # also the last step
     if not callback.log or callback.log[-1]["step"] != trainer.state.global_step:
         callback.record(int(trainer.state.global_step), after)
     per_pair = (

@@ -22,6 +22,7 @@ import pandas as pd
 
 from assay.engine.base import Prompt
 from assay.errors import DataError
+from assay.preference.batching import strip_added_bos
 from assay.preference.pairs import clean_pairs, load_hub_preferences, pairs_from_samples, read_preference_file
 from assay.preference.spec import SOURCES, FileSource, HubSource, PairSource
 from assay.tasks.base import build_prompt, few_shot_examples
@@ -29,10 +30,12 @@ from assay.tasks.base import build_prompt, few_shot_examples
 
 def render_prompt(tokenizer, prompt: Prompt) -> str:
     """A chat prompt through the policy's chat template (with the generation prompt); a
-    plain string as it is."""
+    plain string as it is. A BOS the template writes is left out when the tokenizer adds
+    its own (the trainer tokenises the text with special tokens: one BOS, not two)."""
     if isinstance(prompt, str):
         return prompt
-    return tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+    return strip_added_bos(tokenizer, text)
 
 
 def sample_prompts(train: pd.DataFrame, sample_spec: dict[str, Any], tokenizer) -> dict[str, str]:

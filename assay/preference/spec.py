@@ -70,6 +70,7 @@ class PreferencesSpec(Spec):
 @dataclass(frozen=True)
 class ChesSpec(Spec):
     batch_size: int
+    max_length: int | None  # the trainer's: sequences are cut where training cuts them
 
 
 @dataclass(frozen=True)

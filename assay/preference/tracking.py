@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from assay.preference.batching import pad_right
+from assay.preference.batching import encode_pair, pad_right
 
 
-def sequence_logprobs(model, tokenizer, pairs: pd.DataFrame, batch_size: int = 16) -> pd.DataFrame:
-    """Summed response log-probabilities of every pair's chosen and rejected response.
+def sequence_logprobs(
+    model, tokenizer, pairs: pd.DataFrame, batch_size: int = 16, max_length: int | None = None
+) -> pd.DataFrame:
+    """Summed log-probabilities of every pair's chosen and rejected response, over exactly
+    the tokens the trainer sees (:mod:`assay.preference.batching`: its EOS included, cut at
+    ``max_length``): TRL's ``logps/chosen`` at step 0 is their batch mean.
 
     Cheap enough to run every few training steps: both sides of ``batch_size`` pairs go
     through one no-grad forward pass, sequences are batched by length (little padding),
@@ -34,18 +38,17 @@ def sequence_logprobs(model, tokenizer, pairs: pd.DataFrame, batch_size: int = 1
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    prompts = list(pairs["prompt"]) * 2
-    responses = list(pairs["chosen"]) + list(pairs["rejected"])
-    prompt_ids = [tokenizer(p)["input_ids"] for p in prompts]
-    response_ids = [tokenizer(r, add_special_tokens=False)["input_ids"] for r in responses]
-    order = sorted(range(len(prompts)), key=lambda i: len(prompt_ids[i]) + len(response_ids[i]))
-    sums = [0.0] * len(prompts)
+    encoded_pairs = [
+        encode_pair(tokenizer, p, c, r, max_length)
+        for p, c, r in zip(pairs["prompt"], pairs["chosen"], pairs["rejected"])
+    ]
+    encoded = [pair[0] for pair in encoded_pairs] + [pair[1] for pair in encoded_pairs]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
+    sums = [0.0] * len(encoded)
     for start in range(0, len(order), 2 * batch_size):
         batch = order[start : start + 2 * batch_size]
-        ids, mask = pad_right(tokenizer, [prompt_ids[i] + response_ids[i] for i in batch])
-        first = (
-            min(len(prompt_ids[i]) for i in batch) - 1
-        )  # the first position that predicts a response token
+        ids, mask = pad_right(tokenizer, [encoded[i].ids for i in batch])
+        first = min(encoded[i].start for i in batch) - 1  # the first position predicting a response token
         keep = ids.shape[1] - first  # logits of positions first .. width - 1
         with torch.inference_mode():
             logits = model(
@@ -55,8 +58,8 @@ def sequence_logprobs(model, tokenizer, pairs: pd.DataFrame, batch_size: int = 1
             targets = ids[:, first + 1 :].to(device).unsqueeze(-1)
             token_logp = (logits.gather(-1, targets).squeeze(-1) - logits.logsumexp(-1)).cpu()
         for row, i in enumerate(batch):
-            begin = len(prompt_ids[i]) - 1 - first
-            sums[i] = float(token_logp[row, begin : begin + len(response_ids[i])].sum())
+            e = encoded[i]
+            sums[i] = float(token_logp[row, e.start - 1 - first : e.end - 1 - first].sum())
     if was_training:
         model.train()
     half = len(pairs)
@@ -87,10 +90,11 @@ class DisplacementCallback(_callback_base()):
         every: int = 5,
         initial: pd.DataFrame | None = None,
         final_by_caller: bool = False,
+        max_length: int | None = None,
     ):
         self.tokenizer, self.every = tokenizer, every
         self.pairs = {"train": train_pairs, "heldout": heldout_pairs}
-        self.initial, self.final_by_caller = initial, final_by_caller
+        self.initial, self.final_by_caller, self.max_length = initial, final_by_caller, max_length
         self.log: list[dict] = []
         self.per_pair: dict[int, pd.DataFrame] = {}
 
@@ -115,7 +119,7 @@ class DisplacementCallback(_callback_base()):
     def _measure(self, model, step: int) -> None:
         tracked = pd.concat([p for p in self.pairs.values() if not p.empty], ignore_index=True)
         if not tracked.empty:
-            self.record(step, sequence_logprobs(model, self.tokenizer, tracked))
+            self.record(step, sequence_logprobs(model, self.tokenizer, tracked, max_length=self.max_length))
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if self.initial is not None:

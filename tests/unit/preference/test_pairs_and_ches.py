@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from assay.errors import DataError
-from assay.preference.ches import ches_from_hidden, ches_scores, response_hidden_states, select_subset
+from assay.preference.ches import ches_from_hidden, ches_scores, select_subset
 from assay.preference.pairs import clean_pairs, load_hub_preferences, pairs_from_samples, read_preference_file
 
 
@@ -67,16 +67,17 @@ def test_ches_on_a_tiny_model_matches_a_direct_computation(tiny_checkpoint):
         {
             "pair_id": ["a", "b"],
             "prompt": ["question : what is 1 + 2 ?", "the answer is"],
-            "chosen": ["answer : 3", "42"],
-            "rejected": ["answer : 7 # # #", "1 + 2"],
+            "chosen": [" answer : 3", " 42"],
+            "rejected": [" answer : 7 # # #", " 1 + 2"],
         }
     )
     scores = ches_scores(model, tokenizer, pairs, batch_size=2).set_index("pair_id")
-    for row in pairs.itertuples():
+    for row in pairs.itertuples():  # TRL's sequences: prompt + response + EOS, tokenised as one
         prompt_ids = tokenizer(row.prompt)["input_ids"]
         sums = []
         for response in (row.chosen, row.rejected):
-            ids = prompt_ids + tokenizer(response, add_special_tokens=False)["input_ids"]
+            ids = tokenizer(row.prompt + response + tokenizer.eos_token)["input_ids"]
+            assert ids[: len(prompt_ids)] == prompt_ids
             with torch.no_grad():
                 hidden = model(torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0]
             sums.append(
@@ -87,8 +88,11 @@ def test_ches_on_a_tiny_model_matches_a_direct_computation(tiny_checkpoint):
         assert scores.loc[row.pair_id, "ches"] == pytest.approx(expected, rel=1e-4, abs=1e-3)
         assert scores.loc[row.pair_id, "chosen_tokens"] == n_plus
         assert scores.loc[row.pair_id, "rejected_tokens"] == n_minus
-    batched = response_hidden_states(model, tokenizer, ["the answer is"], ["42"])
-    assert batched[0].shape[0] == len(tokenizer("42", add_special_tokens=False)["input_ids"])
+    cut = ches_scores(model, tokenizer, pairs, batch_size=2, max_length=10).set_index("pair_id")
+    assert (cut["chosen_tokens"] <= scores["chosen_tokens"]).all()  # truncation as the trainer's
+    assert (cut["chosen_tokens"] < scores["chosen_tokens"]).any()
+    gone = ches_scores(model, tokenizer, pairs.head(1), max_length=8)  # the prompt fills it
+    assert gone["chosen_tokens"].iloc[0] == 0 and pd.isna(gone["ln_ches"].iloc[0])
 
 
 def test_subset_selection():

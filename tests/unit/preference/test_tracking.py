@@ -20,13 +20,14 @@ def test_sequence_logprobs_match_a_direct_computation(tiny_checkpoint):
     model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
     scores = sequence_logprobs(model, tokenizer, PAIRS, batch_size=2).set_index("pair_id")
-    for row in PAIRS.itertuples():
+    for row in PAIRS.itertuples():  # TRL's sequence: prompt + response + EOS, tokenised as one
         prompt = tokenizer(row.prompt)["input_ids"]
-        response = tokenizer(row.chosen, add_special_tokens=False)["input_ids"]
-        ids = torch.tensor([prompt + response])
+        ids = tokenizer(row.prompt + row.chosen + tokenizer.eos_token)["input_ids"]
+        start = next(i for i, (a, b) in enumerate(zip(prompt + [None], ids)) if a != b)
         with torch.no_grad():
-            logp = torch.log_softmax(model(ids).logits[0].float(), -1)
-        direct = sum(float(logp[len(prompt) - 1 + i, t]) for i, t in enumerate(response))
+            logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), -1)
+        direct = sum(float(logp[i - 1, ids[i]]) for i in range(start, len(ids)))
+        assert ids[-1] == tokenizer.eos_token_id
         assert scores.loc[row.pair_id, "logp_chosen"] == pytest.approx(direct, abs=1e-4)
 
 
