@@ -25,6 +25,12 @@ raise unless ``use_cpu=True``; ``loss_type`` is a list in TRL 1.16; ``max_length
 A check of this configuration (tests/unit/preference/test_training.py): with the policy
 equal to the reference, the first logged loss is ln 2 for DPO, 1 / (4 beta^2) for IPO
 (D = 0), and 1 for hinge.
+
+IPO as TRL 1.16 computes it, and so as Assay trains it, is the length-averaged form: with
+r = log pi(y|x) - log pi_ref(y|x) summed over the response tokens (its EOS included),
+loss = (r+ / |y+| - r- / |y-| - 1 / (2 beta))^2, not METHODS' sequence-level
+(r+ - r- - 1 / (2 beta))^2; the two agree only at D = 0. A test checks TRL's logged loss
+against the averaged form at a policy unlike the reference.
 """
 
 from __future__ import annotations
