@@ -99,9 +99,6 @@ class Job:
         assert self.ref is not None, "this job makes no artifact"
         return self.ref.spec
 
-    def path(self, name: str) -> Path:
-        return Path(self.inputs[name])
-
     def table(self, name: str) -> pd.DataFrame:
         """A declared Parquet input."""
         import pandas as pd
@@ -128,11 +125,11 @@ class Job:
                 staging.record(job_startup_s=round(startup, 2))
             yield staging
 
-    def engine_spec(self, **override: Any):
+    def engine_spec(self):
         """The full engine settings: the spec's keyed fields over the unkeyed settings."""
         from assay.engine import EngineSpec
 
-        return EngineSpec.from_dict({**self.settings.get("engine", {}), **self.spec["engine"], **override})
+        return EngineSpec.from_dict({**self.settings.get("engine", {}), **self.spec["engine"]})
 
     @contextmanager
     def with_engine(self, model: str = "model"):

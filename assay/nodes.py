@@ -158,9 +158,9 @@ class Study(NodeTable):
         values = {k: self.engine[k] for k in ("backend", "dtype", "seed")}
         return EngineFields(**(values | override))
 
-    def engine_settings(self, **override: Any) -> dict[str, Any]:
+    def engine_settings(self) -> dict[str, Any]:
         """The full engine settings a job starts its engine with (not keyed)."""
-        return {"engine": dict(self.engine) | override}
+        return {"engine": dict(self.engine)}
 
     def model(self, name: str, field_name: str) -> Artifact:
         """A model the study defines, by name; else the error names the field."""

@@ -218,7 +218,7 @@ def legacy_sequence_logprobs(model, tokenizer, pairs, batch_size: int = 16):
     import pandas as pd
     import torch
 
-    from assay.preference.batching import encode_pairs
+    from assay.preference.batching import pad_right
 
     was_training = model.training
     model.eval()
@@ -228,7 +228,9 @@ def legacy_sequence_logprobs(model, tokenizer, pairs, batch_size: int = 16):
         batch = pairs.iloc[start : start + batch_size]
         values = {}
         for side in ("chosen", "rejected"):
-            ids, mask, prompt_ids, response_ids = encode_pairs(tokenizer, batch["prompt"], batch[side])
+            prompt_ids = [tokenizer(p)["input_ids"] for p in batch["prompt"]]
+            response_ids = [tokenizer(r, add_special_tokens=False)["input_ids"] for r in batch[side]]
+            ids, mask = pad_right(tokenizer, [p + r for p, r in zip(prompt_ids, response_ids)])
             with torch.no_grad():
                 logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
             logp = torch.log_softmax(logits[:, :-1], dim=-1)
