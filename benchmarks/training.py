@@ -212,7 +212,7 @@ def main() -> None:
         )
 
 
-def legacy_sequence_logprobs(model, tokenizer, pairs, batch_size: int = 16):
+def legacy_sequence_logprobs(model, tokenizer, pairs, batch_size: int = 16, max_length=None):
     """Log-prob tracking as it was before this benchmark's change (kept here to measure it):
     one forward per side, a full log-softmax tensor."""
     import pandas as pd
@@ -253,7 +253,9 @@ def legacy_tracking():
     from assay.preference import policies, tracking
 
     class LegacyCallback(tracking.DisplacementCallback):
-        def __init__(self, tokenizer, train, heldout, every=5, initial=None, final_by_caller=False):
+        def __init__(
+            self, tokenizer, train, heldout, every=5, initial=None, final_by_caller=False, max_length=None
+        ):
             super().__init__(tokenizer, train, heldout, every)
 
         def _measure(self, model, step):
