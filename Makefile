@@ -119,6 +119,7 @@ endif
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/vote.py
+	$(BIN)/python benchmarks/kstar.py
 	$(BIN)/python benchmarks/synthetic.py
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/engine_start.py

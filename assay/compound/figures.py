@@ -9,12 +9,19 @@ import pandas as pd
 
 from assay.figures import save
 
-COLORS = {"vote": "C0", "filter_vote": "C1", "verifier": "C2", "fitted": "C3", "closed_form": "C4"}
+COLORS = {
+    "vote": "C0",
+    "filter_vote": "C1",
+    "weighted_vote": "C2",
+    "law": "C3",
+    "two_level": "C4",
+    "bayes": "C5",
+}
 
 
 def vote_curves_figure(curves: pd.DataFrame, predicted: pd.DataFrame, title: str, stem: Path) -> None:
-    """Accuracy against K: measured points with 95% bands, fitted and closed-form predictions;
-    and accuracy against LM calls spent (verifier-based judging costs 2 calls per K)."""
+    """Accuracy against K: measured Vote and Filter-Vote with 95% bands and each predictor's
+    Vote curve; and accuracy against LM calls spent (a verified sample costs 2 calls)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     styles = {
         "vote": dict(marker="o", ls="-", lw=2.5, ms=4),
@@ -25,15 +32,15 @@ def vote_curves_figure(curves: pd.DataFrame, predicted: pd.DataFrame, title: str
         label = f"{method} (measured)"
         left.plot(part["k"], part["accuracy"], color=COLORS[method], label=label, **styles[method])
         left.fill_between(part["k"], part["low"], part["high"], color=COLORS[method], alpha=0.12)
-    for source in ("fitted", "closed_form"):
-        part = predicted[predicted["source"] == source]
-        left.plot(part["k"], part["accuracy"], "--", color=COLORS[source], label=f"vote ({source} law)")
+    for predictor in ("law", "two_level", "bayes"):
+        part = predicted[(predicted["method"] == "vote") & (predicted["predictor"] == predictor)]
+        left.plot(part["k"], part["accuracy"], "--", color=COLORS[predictor], label=f"vote ({predictor})")
     left.set_xscale("log")
     left.set_xlabel("number of LM calls per query for the vote, K (log scale)")
     left.set_ylabel("accuracy (share of queries)")
     left.set_title(title)
     left.legend(fontsize=8)
-    for method in ("vote", "verifier"):
+    for method in ("vote", "filter_vote", "weighted_vote"):
         part = curves[curves["method"] == method]
         right.plot(part["calls"], part["accuracy"], "o-", ms=3, color=COLORS[method], label=method)
     right.set_xlabel("LM calls spent per query (generator + verifier)")

@@ -60,7 +60,11 @@ def give_verdicts(job: Job) -> None:
     with job.with_engine("judge") as (staging, engine):
         verdicts = judge_samples(engine, samples, test, spec.judge_kind, spec.max_tokens)
         verdicts.to_parquet(staging.dir / VERDICTS, index=False)
-        staging.record(verdicts=len(verdicts), accepted=int(verdicts["accepted"].sum()))
+        staging.record(
+            verdicts=len(verdicts),
+            said_correct=int(verdicts["said_correct"].sum()),
+            mean_confidence=round(float(verdicts["confidence"].mean()), 4),
+        )
 
 
 def fit_scaling(job: Job) -> None:
@@ -72,7 +76,7 @@ def fit_scaling(job: Job) -> None:
     name = job.params["name"]
     samples, verdicts = job.table("samples"), job.table("verdicts")
     with job.publish() as staging:
-        out = call_scaling(samples, verdicts, spec.fit_samples, spec.predict_k_max)
+        out = call_scaling(samples, verdicts, spec.fit_samples, spec.predict_k_max, spec.dev_share)
         out["curves"].to_parquet(staging.dir / VOTE_CURVES, index=False)
         out["predicted"].to_parquet(staging.dir / PREDICTED_CURVES, index=False)
         out["difficulty"].to_parquet(staging.dir / DIFFICULTY, index=False)

@@ -42,7 +42,9 @@ import pandas as pd
 from scipy.optimize import least_squares
 from scipy.special import betainc
 
-from assay.compound.vote import task_curve, vote_accuracy
+from assay.compound import bayes
+from assay.compound.verifier import choose_threshold, split_queries, verifier_metrics, weighted_task_curve
+from assay.compound.vote import query_vote_curve, task_curve, vote_accuracy
 
 A3_BOUND = 30.0
 
@@ -68,12 +70,16 @@ def fit_query_law(ks: np.ndarray, accuracy: np.ndarray, mode_correct: bool) -> n
 
 def answer_distribution(samples: pd.DataFrame) -> pd.DataFrame:
     """Per query: p_correct (share of correct samples), p_top_wrong (share of the most
-    common wrong answer), difficulty d = p_top_wrong - p_correct, mode_correct (d <= 0)."""
+    common wrong answer), difficulty d = p_top_wrong - p_correct, mode_correct (d < 0).
+
+    A tie (d = 0) is neither easy nor hard (its Vote@K tends to 1 / the number of tied
+    answers); both the law and the two-level estimate count it as *not* easy, so that the
+    two predictors classify every query alike (``easy`` below is the one rule)."""
     rows = []
     for query_id, group in samples.groupby("query_id", sort=False):
         n = len(group)
         p_correct = group["correct"].sum() / n
-        wrong = group.loc[~group["correct"], "answer"].fillna("\x00none").value_counts()
+        wrong = group.loc[~group["correct"].astype(bool), "answer"].fillna("\x00none").value_counts()
         p_wrong = (wrong.iloc[0] / n) if len(wrong) else 0.0
         rows.append(
             {
@@ -84,21 +90,39 @@ def answer_distribution(samples: pd.DataFrame) -> pd.DataFrame:
             }
         )
     out = pd.DataFrame(rows)
-    out["mode_correct"] = (out["difficulty"] <= 0) & (out["p_correct"] > 0)
+    out["mode_correct"] = easy(out["difficulty"])
     return out
 
 
+def easy(difficulty: pd.Series) -> pd.Series:
+    """The one easy/hard rule (METHODS: easy when d < 0)."""
+    return difficulty < 0
+
+
 def fit_law(samples: pd.DataFrame, k_fit: int | None = None) -> pd.DataFrame:
-    """Per-query law parameters from exact Vote@K at K = 1..k_fit: query_id, a1, a2, a3, mode_correct."""
-    per_query = vote_accuracy(samples, k_fit)
+    """Per-query law parameters from exact Vote@K at K = 1..k_fit (default: each query's
+    whole pool, which may differ between queries): query_id, a1, a2, a3, mode_correct."""
     modes = answer_distribution(samples).set_index("query_id")["mode_correct"]
     rows = []
-    for query_id, group in per_query.groupby("query_id", sort=False):
-        a1, a2, a3 = fit_query_law(group["k"].to_numpy(), group["accuracy"].to_numpy(), bool(modes[query_id]))
+    for query_id, group in samples.groupby("query_id", sort=False):
+        k = len(group) if k_fit is None else min(k_fit, len(group))
+        accuracy = query_vote_curve(group["answer"].tolist(), group["correct"].tolist(), k)
+        a1, a2, a3 = fit_query_law(np.arange(1, k + 1), accuracy, bool(modes[query_id]))
         rows.append(
             {"query_id": query_id, "a1": a1, "a2": a2, "a3": a3, "mode_correct": bool(modes[query_id])}
         )
     return pd.DataFrame(rows)
+
+
+def query_law_curves(params: pd.DataFrame, ks: np.ndarray) -> np.ndarray:
+    """Per-query law curves at (possibly fractional) K: shape (queries, len(ks)) or, with a
+    2-D ``ks`` of one row per query, that row's K."""
+    ks = np.asarray(ks, float)
+    rows = [
+        law(np.array([r.a1, r.a2, r.a3]), ks[i] if ks.ndim == 2 else ks, r.mode_correct)
+        for i, r in enumerate(params.itertuples())
+    ]
+    return np.array(rows)
 
 
 def predict_curve(params: pd.DataFrame, k_max: int = 1000) -> pd.DataFrame:
@@ -150,10 +174,10 @@ class TwoLevel:
 def estimate_two_level(samples: pd.DataFrame) -> TwoLevel:
     """alpha = share of easy queries (d < 0); p1, p2 = mean per-call accuracy of easy/hard ones."""
     dist = answer_distribution(samples)
-    easy = dist["difficulty"] < 0
-    p1 = float(dist.loc[easy, "p_correct"].mean()) if easy.any() else 1.0
-    p2 = float(dist.loc[~easy, "p_correct"].mean()) if (~easy).any() else 0.0
-    return TwoLevel(alpha=float(easy.mean()), p1=p1, p2=p2)
+    is_easy = dist["mode_correct"]
+    p1 = float(dist.loc[is_easy, "p_correct"].mean()) if is_easy.any() else 1.0
+    p2 = float(dist.loc[~is_easy, "p_correct"].mean()) if (~is_easy).any() else 0.0
+    return TwoLevel(alpha=float(is_easy.mean()), p1=p1, p2=p2)
 
 
 def first_samples(samples: pd.DataFrame, m: int) -> pd.DataFrame:
@@ -161,72 +185,160 @@ def first_samples(samples: pd.DataFrame, m: int) -> pd.DataFrame:
     return samples[samples["sample_index"] < m]
 
 
+PREDICTORS = ("law", "two_level", "bayes")
+
+
+def predict_vote(samples: pd.DataFrame, k_max: int) -> dict[str, pd.DataFrame]:
+    """Each predictor's Vote@K curve (k, accuracy) from the samples it is given."""
+    return {
+        "law": predict_curve(fit_law(samples), k_max),
+        "two_level": estimate_two_level(samples).curve(k_max),
+        "bayes": bayes.predict_curve(samples, k_max),
+    }
+
+
+def filtered_pool(samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """(the accepted samples of every query, all of them where none is accepted; the
+    per-query share accepted, 1 where none is)."""
+    accepted = samples["accepted"].astype(bool)
+    share = accepted.groupby(samples["query_id"], sort=False).mean()
+    none = share[share == 0].index
+    kept = samples[accepted | samples["query_id"].isin(none)]
+    return kept, share.where(share > 0, 1.0)
+
+
+def predict_filter_vote(samples: pd.DataFrame, k_max: int) -> dict[str, pd.DataFrame]:
+    """Each predictor's Filter-Vote@K curve, K counting generations: a query whose share a
+    of samples is accepted votes over about a K accepted ones, so its filtered-pool curve
+    is read at a K (the law's and the Bayes predictor's per-query curves; the two-level
+    model, which has no per-query curve, at the mean share)."""
+    kept, share = filtered_pool(samples)
+    params = fit_law(kept)
+    ks = np.arange(1, k_max + 1, dtype=float)
+    scaled = np.outer(share.reindex(params["query_id"]).to_numpy(), ks)
+    law_curve = query_law_curves(params, np.maximum(scaled, 1.0)).mean(axis=0)
+    grid, per_query = bayes.predict_query_curves(kept, k_max)
+    rates = share.reindex(per_query.index).to_numpy()
+    bayes_curve = np.mean(
+        [np.interp(rate * grid, grid, row) for rate, row in zip(rates, per_query.to_numpy())], axis=0
+    )
+    two_level = estimate_two_level(kept).curve(k_max)
+    two_level["k"] = np.ceil(two_level["k"] / float(share.mean())).astype(int)
+    two_level = two_level[two_level["k"] <= k_max].drop_duplicates("k")
+    return {
+        "law": pd.DataFrame({"k": ks.astype(int), "accuracy": law_curve}),
+        "two_level": two_level.reset_index(drop=True),
+        "bayes": pd.DataFrame({"k": grid, "accuracy": bayes_curve}),
+    }
+
+
+def compare(measured: pd.DataFrame, predicted: dict[str, pd.DataFrame], prefix: str = "") -> dict:
+    """Per predictor: K*, its predicted accuracy, the measured accuracy at K* (clipped to
+    the pool), the accuracy lost against the measured best, the curve's mean absolute error
+    over the measured K it predicts."""
+    acc = measured.set_index("k")["accuracy"]
+    pool, measured_best = int(acc.index.max()), best_k(measured)
+    out = {
+        f"{prefix}measured_best_k": measured_best,
+        f"{prefix}measured_best_accuracy": float(acc[measured_best]),
+    }
+    for name, curve in predicted.items():
+        k_star = best_k(curve)
+        at = curve.set_index("k")["accuracy"]
+        common = [k for k in acc.index if k in at.index]
+        chosen = min(k_star, pool)
+        out[f"{prefix}{name}_k_star"] = k_star
+        out[f"{prefix}{name}_predicted_accuracy"] = float(at[k_star])
+        out[f"{prefix}{name}_accuracy_lost"] = float(acc[measured_best] - acc[chosen])
+        error = np.mean(np.abs(at[common] - acc[common])) if common else None
+        out[f"{prefix}{name}_curve_mae"] = None if error is None else float(error)
+    return out
+
+
 def validate_prediction(samples: pd.DataFrame, fit_samples: int, k_max: int = 1000) -> dict:
-    """Fit on ``fit_samples`` samples per query; compare with the full pool's measured curve."""
+    """Fit every predictor on ``fit_samples`` samples per query; compare with the full
+    pool's measured Vote@K (and Filter-Vote@K where the samples carry ``accepted``)."""
     pool = int(samples.groupby("query_id").size().min())
     if not 1 <= fit_samples <= pool:
         raise ValueError(f"fit_samples = {fit_samples} must be between 1 and the pool size {pool}")
     small = first_samples(samples, fit_samples)
-    measured = task_curve(vote_accuracy(samples))
-    fitted = predict_curve(fit_law(small), k_max)
+    measured = {"vote": task_curve(vote_accuracy(samples))}
+    predicted = {"vote": predict_vote(small, k_max)}
     two_level = estimate_two_level(small)
-    closed = two_level.curve(k_max)
-    measured_best = best_k(measured)
-    acc = measured.set_index("k")["accuracy"]
-    fitted_at = fitted.set_index("k")["accuracy"].reindex(acc.index)
-    results = {
+    summary = {
         "pool_size": pool,
         "fit_samples": fit_samples,
-        "measured_best_k": measured_best,
-        "measured_best_accuracy": float(acc[measured_best]),
-        "fitted_k_star": best_k(fitted),
-        "closed_form_k_star": two_level.k_star(k_max),
-        "closed_form_k_star_formula": two_level.k_star_formula(),
+        **compare(measured["vote"], predicted["vote"]),
+        "two_level_k_star_formula": two_level.k_star_formula(),
         "alpha": two_level.alpha,
         "p1": two_level.p1,
         "p2": two_level.p2,
-        "fitted_curve_mae": float(np.mean(np.abs(fitted_at - acc))),
     }
-    closed_at = closed.set_index("k")["accuracy"]
-    odd = [k for k in acc.index if k in closed_at.index]
-    results["closed_form_curve_mae"] = float(np.mean(np.abs(closed_at[odd] - acc[odd])))
-    for name in ("fitted", "closed_form"):
-        chosen = min(results[f"{name}_k_star"], pool)
-        results[f"{name}_accuracy_lost"] = float(acc[measured_best] - acc[chosen])
-    return {"summary": results, "measured": measured, "fitted": fitted, "closed_form": closed}
+    if "accepted" in samples:
+        measured["filter_vote"] = task_curve(vote_accuracy(samples, method="filter_vote"))
+        predicted["filter_vote"] = predict_filter_vote(small, k_max)
+        summary |= compare(measured["filter_vote"], predicted["filter_vote"], "filter_vote_")
+    return {"summary": summary, "measured": measured, "predicted": predicted}
 
 
 def call_scaling(
-    samples: pd.DataFrame, verdicts: pd.DataFrame, fit_samples: int, predict_k_max: int
+    samples: pd.DataFrame, verdicts: pd.DataFrame, fit_samples: int, predict_k_max: int, dev_share: float
 ) -> dict[str, Any]:
+    """Stage ``scaling``: the verifier's threshold chosen on dev queries and measured on
+    held-out ones; measured Vote, Filter-Vote (accepted = confidence >= threshold) and
+    confidence-weighted vote curves; every predictor's curve and K* for Vote and
+    Filter-Vote, validated against the measured curves."""
     joined = samples.merge(
-        verdicts[["query_id", "sample_index", "accepted"]], on=["query_id", "sample_index"]
+        verdicts[["query_id", "sample_index", "said_correct", "confidence"]], on=["query_id", "sample_index"]
     )
     if len(joined) != len(samples):
         raise ValueError("verdicts do not cover every sample")
-    vote = task_curve(vote_accuracy(joined, method="vote")).assign(method="vote")
-    filtered = task_curve(vote_accuracy(joined, method="filter_vote"))
+    dev, held_out = split_queries(joined["query_id"].unique().tolist(), dev_share)
+    on_dev = joined["query_id"].isin(dev)
+    threshold = choose_threshold(joined.loc[on_dev, "correct"], joined.loc[on_dev, "confidence"])
+    joined["accepted"] = joined["confidence"] >= threshold
+    test = joined[~on_dev]
+    verifier = {
+        f"verifier_{key}": value
+        for key, value in verifier_metrics(test["correct"], test["accepted"], test["confidence"]).items()
+    }
+    text = verifier_metrics(test["correct"], test["said_correct"], test["confidence"])
+    validation = validate_prediction(joined, fit_samples, predict_k_max)
+    vote, filtered = validation["measured"]["vote"], validation["measured"]["filter_vote"]
+    weighted = weighted_task_curve(joined, int(vote["k"].max()))
     curves = pd.concat(
         [
-            vote.assign(calls=vote["k"]),
+            vote.assign(method="vote", calls=vote["k"]),
             filtered.assign(method="filter_vote", calls=2 * filtered["k"]),
-            filtered.assign(method="verifier", calls=2 * filtered["k"]),
+            weighted.assign(method="weighted_vote", calls=2 * weighted["k"]),
         ],
         ignore_index=True,
     )[["method", "k", "calls", "accuracy", "low", "high", "queries"]]
-    validation = validate_prediction(samples, fit_samples, predict_k_max)
     predicted = pd.concat(
         [
-            validation["fitted"].assign(source="fitted"),
-            validation["closed_form"].assign(source="closed_form"),
+            curve.assign(method=method, predictor=name)
+            for method, by_predictor in validation["predicted"].items()
+            for name, curve in by_predictor.items()
         ],
         ignore_index=True,
-    )[["source", "k", "accuracy"]]
-    summary = dict(validation["summary"])
-    summary["accept_rate"] = float(verdicts["accepted"].mean())
-    summary["no_answer_rate"] = float(samples["answer"].isna().mean())
-    summary["filter_vote_best"] = float(filtered["accuracy"].max())
-    summary["vote_at_1"] = float(vote["accuracy"].iloc[0])
+    )[["method", "predictor", "k", "accuracy"]]
+    summary = {
+        **validation["summary"],
+        "queries": int(joined["query_id"].nunique()),
+        "dev_queries": len(dev),
+        "held_out_queries": len(held_out),
+        "threshold": threshold,
+        **verifier,
+        "text_verdict_accept_rate": text["accept_rate"],
+        "text_verdict_precision": text["precision"],
+        "text_verdict_recall": text["recall"],
+        "generator_accuracy": float(test["correct"].mean()) if len(test) else float("nan"),
+        "no_answer_rate": float(samples["answer"].isna().mean()),
+        "vote_at_1": float(vote["accuracy"].iloc[0]),
+        "vote_best": float(vote["accuracy"].max()),
+        "filter_vote_best": float(filtered["accuracy"].max()),
+        "weighted_vote_best": float(weighted["accuracy"].max()),
+    }
     return {
         "curves": curves,
         "predicted": predicted,

@@ -48,6 +48,7 @@ class VerdictsSpec(Spec):
 class ScalingSpec(Spec):
     fit_samples: int  # samples per query the law is fitted on (the rest validate it)
     predict_k_max: int  # the predicted curve runs to this K
+    dev_share: float  # share of the sampled queries that choose the verifier's threshold
 
 
 @dataclass(frozen=True)

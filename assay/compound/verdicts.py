@@ -1,8 +1,14 @@
 """Stage ``verdicts``: a judge's verdict on every sample.
 
 ``verdicts.parquet`` (rule ``give_verdicts``), one row per sample:
-``query_id``, ``sample_index``, ``verdict`` (the judge's text), ``accepted`` (bool: the
-verdict contains ``[[correct]]`` and not ``[[wrong]]``), ``output_tokens``.
+``query_id``, ``sample_index``, ``verdict`` (the judge's text), ``said_correct`` (bool:
+the text contains ``[[correct]]`` and not ``[[wrong]]``), ``confidence`` (the judge's
+probability of ``correct]]`` against ``wrong]]`` after its review and ``Verdict: [[``,
+from log-probs), ``output_tokens``.
+
+Why a confidence: a small judge may never write ``[[correct]]`` (the default study's did
+not), so its text verdict filters nothing; its relative probability of the two verdicts
+still ranks samples, and the scaling stage picks the acceptance threshold on dev queries.
 
 The judge prompt is METHODS section 2's filter: review the proposed answer and its
 explanation, end with ``[[correct]]`` or ``[[wrong]]``. The same verdicts serve
@@ -12,6 +18,7 @@ calls that K generations plus K verifications spend).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from assay.engine import Engine, Prompt, SamplingSpec
@@ -29,6 +36,10 @@ def judge_prompt(question: str, proposed: str, judge_kind: str) -> Prompt:
     return f"{body}\n\nReview:"
 
 
+VERDICT_PREFIX = "\n\nVerdict: [["
+VERDICT_CHOICES = ("correct]]", "wrong]]")
+
+
 def parse_verdict(text: str) -> bool:
     """Accepted when the judge says [[correct]] and does not also say [[wrong]]."""
     lowered = text.lower()
@@ -38,19 +49,22 @@ def parse_verdict(text: str) -> bool:
 def judge_samples(
     engine: Engine, samples: pd.DataFrame, test: pd.DataFrame, judge_kind: str, max_tokens: int
 ) -> pd.DataFrame:
-    """One greedy verdict per sample, all in one batched call."""
+    """One greedy review per sample, all in one batched call, then the two verdicts scored."""
     questions = test.set_index("id")["question"]
     prompts = [
         judge_prompt(questions[q], t, judge_kind) for q, t in zip(samples["query_id"], samples["text"])
     ]
     completions = engine.generate(prompts, SamplingSpec(max_tokens=max_tokens, stop=("\n\n\n",)))
     verdicts = [c.texts[0] for c in completions]
+    scores = engine.choice_logprobs(prompts, [v.rstrip() + VERDICT_PREFIX for v in verdicts], VERDICT_CHOICES)
+    confidence = [float(1.0 / (1.0 + np.exp(wrong - right))) for right, wrong in scores]
     return pd.DataFrame(
         {
             "query_id": samples["query_id"].to_numpy(),
             "sample_index": samples["sample_index"].to_numpy(),
             "verdict": verdicts,
-            "accepted": [parse_verdict(v) for v in verdicts],
+            "said_correct": [parse_verdict(v) for v in verdicts],
+            "confidence": confidence,
             "output_tokens": [c.token_counts[0] for c in completions],
         }
     )

@@ -43,51 +43,129 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import comb
+from scipy.special import gammaln
 
 NO_ANSWER = "\x00no-answer"
+MAX_POOL = 10_000
+
+
+def _log_comb(n: float, k: np.ndarray) -> np.ndarray:
+    """log C(n, k), -inf where k < 0 or k > n."""
+    k = np.asarray(k, dtype=float)
+    inside = (k >= 0) & (k <= n)
+    kk = np.where(inside, k, 0.0)
+    out = gammaln(n + 1) - gammaln(kk + 1) - gammaln(n - kk + 1)
+    return np.where(inside, out, -np.inf)
+
+
+def _merge_class(table: np.ndarray, total: int, count: int, j: int, tie: bool) -> np.ndarray:
+    """Add one answer class of ``count`` samples to a table of draw probabilities.
+
+    ``table[r, t]`` is the probability that r draws (without replacement) from the
+    ``total`` samples merged so far draw no answer more than j times, with t answers
+    drawn exactly j times. Drawing k of the new class's samples has the hypergeometric
+    probability h(k; r) = C(total, r - k) C(count, k) / C(total + count, r); keeping the
+    table normalised this way (probabilities, never raw binomial coefficients) is what lets
+    pools of thousands of samples be computed without overflow. With ``tie``, k = j moves
+    the mass to t + 1; without it (j = 1, where every drawn answer ties) it stays.
+    """
+    rows, ties = table.shape
+    r = np.arange(rows)[:, None]
+    k = np.arange(min(j, count, rows - 1) + 1)[None, :]
+    with np.errstate(invalid="ignore"):  # -inf - -inf where no draw is possible
+        log_h = _log_comb(total, r - k) + _log_comb(count, k) - _log_comb(total + count, r)
+    h = np.exp(np.where(np.isfinite(log_h), log_h, -np.inf))  # h[r, k]
+    # earlier[r, t, k] = table[r - k, t] (zero for r < k)
+    padded = np.vstack([np.zeros((k.shape[1] - 1, ties)), table])
+    earlier = np.lib.stride_tricks.sliding_window_view(padded, k.shape[1], axis=0)[..., ::-1]
+    merged = np.zeros((rows, ties + (1 if tie else 0)))
+    if tie and k.shape[1] == j + 1:  # k = j: one more answer tied at j votes
+        merged[:, :ties] = np.einsum("rtk,rk->rt", earlier[..., :j], h[:, :j])
+        merged[:, 1:] += earlier[..., j] * h[:, [j]]
+    else:
+        merged[:, :ties] = np.einsum("rtk,rk->rt", earlier, h)
+    return merged
+
+
+def _others_at_most(j: int, others: Sequence[int], rows: int) -> np.ndarray:
+    """q[r] for r = 0..rows-1: the probability that r draws from the wrong answers draw
+    none of them more than j times, times the expected tie share 1 / (1 + t) of the
+    correct answer among the t wrong answers drawn exactly j times."""
+    rest = sum(others)
+    if j == 1:
+        # every drawn wrong answer ties at one vote, so t = r: no tie dimension needed
+        table, total = np.ones((rows, 1)), 0
+        table[1:] = 0.0
+        for c in others:
+            table = _merge_class(table, total, c, 1, tie=False)
+            total += c
+        return table[:, 0] / (1.0 + np.arange(rows))
+    big = [c for c in others if c >= j]
+    small = rest - sum(big)
+    # answers with fewer than j samples can never reach j votes: any draw of them is fine
+    table = np.zeros((rows, 1))
+    table[: min(small, rows - 1) + 1, 0] = 1.0
+    total = small
+    for c in big:
+        table = _merge_class(table, total, c, j, tie=True)
+        total += c
+    return table @ (1.0 / (1.0 + np.arange(table.shape[1])))
+
+
+def _largest_drawn(x: int, count: int, rest: int, draws: np.ndarray) -> np.ndarray:
+    """P(exactly x of r draws from the ``rest`` wrong samples hit an answer of ``count``)."""
+    log_p = _log_comb(count, np.array([x]))[0] + _log_comb(rest - count, draws - x) - _log_comb(rest, draws)
+    return np.exp(log_p)
 
 
 def vote_curve(correct_count: int, other_counts: Sequence[int], k_max: int | None = None) -> np.ndarray:
-    """Exact P(Vote@K correct) for K = 1..k_max (default: the pool size n).
+    """Exact P(Vote@K correct) for K = 1..k_max (default: the pool size n, up to 10,000).
 
     ``correct_count`` is how many pool samples carry the correct answer; ``other_counts``
-    the counts of each wrong answer (the no-answer class included). Wrong answers with
-    fewer than j samples can never reach j votes, so together they contribute the plain
-    binomial row C(their total, r); only answers with at least j samples need the tie
-    variable, which keeps the cost low for realistic pools (a few frequent answers).
+    the counts of each wrong answer (the no-answer class included). For each number j of
+    correct votes, P = sum_j Hyp(j; K) * q_j(K - j), Hyp the hypergeometric probability of
+    drawing j correct samples in K and q_j the tie-shared probability that no wrong answer
+    gets more than j of the other K - j draws. Everything is a probability (log-space
+    binomials), so large pools do not overflow. Cost: where at most one wrong answer has j
+    or more samples, q_j is a hypergeometric tail carried over j (linear in the pool per j);
+    for j up to the second most frequent wrong answer's count it is a table over draws and
+    ties (about draws x j per answer with >= j samples): pools with one frequent wrong
+    answer and a tail take seconds at 10,000 samples, pools with two frequent wrong
+    answers of thousands of samples each take minutes.
     """
     others = [int(c) for c in other_counts if c > 0]
     n = int(correct_count) + sum(others)
     k_max = n if k_max is None else k_max
+    if n > MAX_POOL:
+        raise ValueError(f"a pool of {n} samples is above the supported {MAX_POOL}")
     if k_max > n:
         raise ValueError(f"K = {k_max} is above the pool size {n}")
     curve = np.zeros(k_max + 1)
     if correct_count == 0 or n == 0:
         return curve[1:]
     rest = n - correct_count
+    ordered = sorted(others, reverse=True)
+    largest, second = (ordered + [0, 0])[:2]
+    r_all = np.arange(min(rest, k_max - 1) + 1)  # draws from the wrong answers
+    below = None  # P(X < j) for the largest wrong answer's draws X, kept across j
     for j in range(1, min(correct_count, k_max) + 1):
-        big = [c for c in others if c >= j]
-        small = rest - sum(big)
-        # poly[r, t]: ways to draw r samples from the others with t of them tied at j votes
-        poly = comb(small, np.arange(small + 1))[:, None]
-        for c in big:
-            below = comb(c, np.arange(j))  # drawn 0..j-1 times: no tie
-            tie = comb(c, j)
-            rows = min(poly.shape[0] + j, rest + 1)
-            grown = np.zeros((rows, poly.shape[1] + 1))
-            for t in range(poly.shape[1]):
-                spread = np.convolve(poly[:, t], below)[:rows]
-                grown[: len(spread), t] += spread
-                shifted = poly[: rows - j, t] * tie
-                grown[j : j + len(shifted), t + 1] += shifted
-            poly = grown
-        share = 1.0 / (1.0 + np.arange(poly.shape[1]))
-        weights = poly @ share  # W_j(r), r = 0..len-1
-        ks = np.arange(j, min(k_max, j + len(weights) - 1) + 1)
-        curve[ks] += comb(correct_count, j) * weights[ks - j]
-    ks = np.arange(1, k_max + 1)
-    return curve[1:] / comb(n, ks)
+        rows = min(rest, k_max - j) + 1
+        if j > largest:
+            q = np.ones(rows)  # no wrong answer can reach j votes
+        elif j > max(second, 1):
+            # only the largest wrong answer can reach j: q = P(X < j) + P(X = j) / 2, X
+            # hypergeometric, its cumulative sum carried from one j to the next
+            if below is None:
+                below = sum(_largest_drawn(x, largest, rest, r_all) for x in range(j))
+            at_j = _largest_drawn(j, largest, rest, r_all)
+            q = (below + 0.5 * at_j)[:rows]
+            below = below + at_j
+        else:
+            q = _others_at_most(j, others, rows)
+        ks = j + np.arange(rows)
+        log_hyp = _log_comb(correct_count, np.array([j]))[0] + _log_comb(rest, ks - j) - _log_comb(n, ks)
+        curve[ks] += np.exp(log_hyp) * q
+    return np.clip(curve[1:], 0.0, 1.0)
 
 
 def _counts(answers: Sequence[str | None], correct: Sequence[bool]) -> tuple[int, list[int]]:
@@ -126,10 +204,11 @@ def query_filter_vote_curve(
     out = np.zeros(k_max)
     for K in range(1, k_max + 1):
         ks = np.arange(max(1, K - n_rej), min(K, n_acc) + 1)
-        hyper = comb(n_acc, ks) * comb(n_rej, K - ks) / comb(n, K)
+        hyper = np.exp(_log_comb(n_acc, ks) + _log_comb(n_rej, K - ks) - _log_comb(n, np.array([K]))[0])
         value = float(np.sum(hyper * acc_curve[ks])) if len(ks) else 0.0
         if K <= n_rej:
-            value += comb(n_rej, K) / comb(n, K) * rej_curve[K]
+            none_accepted = _log_comb(n_rej, np.array([K]))[0] - _log_comb(n, np.array([K]))[0]
+            value += float(np.exp(none_accepted)) * rej_curve[K]
         out[K - 1] = value
     return out
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assay.errors import ConfigError
+from assay.errors import ConfigError, EngineError
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,45 @@ class Engine(abc.ABC):
                     eta,
                 )
         return done
+
+    def choice_logprobs(
+        self, prompts: Sequence[Prompt], prefixes: Sequence[str], choices: Sequence[str]
+    ) -> list[list[float]]:
+        """log p(choice | prompt rendered as for ``generate``, then prefix) for every prompt
+        and every choice, summed over the choice's tokens. The choice's tokens are those where
+        the tokenisation of context + choice stops agreeing with that of the context alone,
+        so a choice that merges with the context's last token is still scored whole."""
+        sequences, starts = [], []
+        for prompt, prefix in zip(prompts, prefixes, strict=True):
+            context = self.render(prompt) + prefix
+            special = isinstance(prompt, str)  # chat templates already write the BOS token
+            head = self.tokenize(context, special)
+            for choice in choices:
+                ids = self.tokenize(context + choice, special)
+                start = next((i for i, (a, b) in enumerate(zip(head, ids)) if a != b), len(head))
+                if start >= len(ids):
+                    raise EngineError(f"choice {choice!r} adds no token to its context")
+                sequences.append(ids)
+                starts.append(start)
+        scores = self._score(sequences, starts)
+        width = len(choices)
+        return [scores[i : i + width] for i in range(0, len(scores), width)]
+
+    def render(self, prompt: Prompt) -> str:
+        """The text the model sees: chat messages through the checkpoint's chat template."""
+        if isinstance(prompt, str):
+            return prompt
+        tokenizer = self.tokenizer
+        if not tokenizer.chat_template:
+            raise EngineError("this checkpoint has no chat template: give raw prompts instead")
+        return tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+
+    def tokenize(self, text: str, special: bool) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
+
+    def _score(self, sequences: list[list[int]], starts: list[int]) -> list[float]:
+        """Sum of log p(token | earlier tokens) over ``sequence[start:]``, per sequence."""
+        raise NotImplementedError(f"the {self.name} engine does not score sequences")
 
     def _start(self, sampling: SamplingSpec) -> None:  # noqa: B027 - optional hook
         """Called once per ``generate`` before the first chunk (seeding, for instance)."""

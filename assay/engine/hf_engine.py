@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assay.engine.base import Completion, Engine, EngineSpec, Prompt, SamplingSpec, truncate_at_stop
-from assay.errors import EngineError
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +34,28 @@ class HFEngine(Engine):
         self.model.eval()
         self.start_seconds = time.time() - started
 
-    def render(self, prompt: Prompt) -> str:
-        """The text the model sees: chat messages through the chat template."""
-        if isinstance(prompt, str):
-            return prompt
-        if not self.tokenizer.chat_template:
-            raise EngineError("this checkpoint has no chat template: give raw prompts instead")
-        return self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+    def _score(self, sequences: list[list[int]], starts: list[int]) -> list[float]:
+        """Teacher-forced log-probs, right-padded batches of ``hf_batch_size``."""
+        torch = self.torch
+        scores: list[float] = []
+        pad = self.tokenizer.pad_token_id
+        size = self.spec.hf_batch_size
+        for first in range(0, len(sequences), size):
+            batch, begin = sequences[first : first + size], starts[first : first + size]
+            width = max(map(len, batch))
+            ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, seq in enumerate(batch):
+                ids[row, : len(seq)] = torch.tensor(seq)
+                mask[row, : len(seq)] = 1
+            with torch.no_grad():
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            for row, (seq, start) in enumerate(zip(batch, begin)):
+                targets = torch.tensor(seq[start:], device=self.device)
+                picked = logprobs[row, start - 1 : len(seq) - 1].gather(1, targets[:, None])
+                scores.append(float(picked.sum()))
+        return scores
 
     def _start(self, sampling: SamplingSpec) -> None:
         self.torch.manual_seed(self.spec.seed if sampling.seed is None else sampling.seed)

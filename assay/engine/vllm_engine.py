@@ -86,6 +86,23 @@ class VLLMEngine(Engine):
             results.update(zip(chats, map(_to_completion, outputs)))
         return [results[i] for i in range(len(prompts))]
 
+    @property
+    def tokenizer(self):
+        return self.llm.get_tokenizer()
+
+    def _score(self, sequences: list[list[int]], starts: list[int]) -> list[float]:
+        """The prompt's own log-probs (``prompt_logprobs=0``: each position's actual token),
+        one generated token that is thrown away."""
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        outputs = self.llm.generate([{"prompt_token_ids": ids} for ids in sequences], params, use_tqdm=False)
+        scores = []
+        for ids, start, output in zip(sequences, starts, outputs, strict=True):
+            logprobs = output.prompt_logprobs
+            scores.append(float(sum(logprobs[i][ids[i]].logprob for i in range(start, len(ids)))))
+        return scores
+
     def close(self) -> None:
         self.llm = None
 

@@ -4,10 +4,13 @@
   person finds outputs without knowing keys;
 * ``accuracy_by_difficulty.csv``: model, difficulty ("all" for the whole split), n,
   correct, accuracy; drawn in ``accuracy_by_difficulty.svg`` / ``.png``;
-* ``call_scaling.csv`` (when the compound stage runs): model, pool_size, fit_samples,
-  vote_at_1, measured_best_k, measured_best_accuracy, fitted_k_star, closed_form_k_star,
-  fitted_accuracy_lost, closed_form_accuracy_lost, fitted_curve_mae, filter_vote_best,
-  accept_rate, alpha, p1, p2;
+* ``call_scaling.csv`` (when the compound stage runs): one row per model, method (vote,
+  filter_vote) and predictor (law, two_level, bayes): pool_size, fit_samples,
+  measured_best_k, measured_best_accuracy, k_star, predicted_accuracy, accuracy_lost,
+  curve_mae;
+* ``verifier.csv``: per model: threshold, dev_queries, held_out_queries and the verifier's
+  precision, recall, accuracy, balanced_accuracy, auc on held-out queries, against the
+  generator's per-call accuracy and the judge's text verdict;
 * ``allocations.csv``: system, method, allocation, train_accuracy, test_accuracy, calls;
 * ``synthetic.csv`` (when the synthetic stage runs): method, requested, kept, rejected,
   duplicates, cosine_similarity, distinct_2, vendi, ir, ir_chance, validity (a share, or
@@ -33,20 +36,32 @@ from assay.figures import accuracy_figure
 SCALING_COLUMNS = [
     "pool_size",
     "fit_samples",
-    "vote_at_1",
     "measured_best_k",
     "measured_best_accuracy",
-    "fitted_k_star",
-    "closed_form_k_star",
-    "fitted_accuracy_lost",
-    "closed_form_accuracy_lost",
-    "fitted_curve_mae",
-    "filter_vote_best",
-    "accept_rate",
-    "alpha",
-    "p1",
-    "p2",
+    "k_star",
+    "predicted_accuracy",
+    "accuracy_lost",
+    "curve_mae",
 ]
+VERIFIER_COLUMNS = [
+    "threshold",
+    "dev_queries",
+    "held_out_queries",
+    "verifier_accept_rate",
+    "verifier_precision",
+    "verifier_recall",
+    "verifier_accuracy",
+    "verifier_balanced_accuracy",
+    "verifier_auc",
+    "generator_accuracy",
+    "text_verdict_accept_rate",
+    "text_verdict_precision",
+    "text_verdict_recall",
+    "vote_best",
+    "filter_vote_best",
+    "weighted_vote_best",
+]
+PREDICTOR_NAMES = ("law", "two_level", "bayes")
 
 
 def accuracy_table(index: dict[str, Any]) -> pd.DataFrame:
@@ -61,12 +76,35 @@ def accuracy_table(index: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "difficulty", "n", "correct", "accuracy"])
 
 
+def _scaling_summaries(index: dict[str, Any]) -> list[tuple[str, dict]]:
+    return [
+        (model, json.loads((Path(entry["path"]) / "scaling.json").read_text()))
+        for model, entry in index["stages"].get("scaling", {}).items()
+    ]
+
+
 def scaling_table(index: dict[str, Any]) -> pd.DataFrame:
+    """Predicted K* of every predictor against the measured best, per model and method."""
     rows = []
-    for model, entry in index["stages"].get("scaling", {}).items():
-        summary = json.loads((Path(entry["path"]) / "scaling.json").read_text())
-        rows.append({"model": model, **{k: summary.get(k) for k in SCALING_COLUMNS}})
-    return pd.DataFrame(rows, columns=["model", *SCALING_COLUMNS])
+    for model, summary in _scaling_summaries(index):
+        for method, prefix in (("vote", ""), ("filter_vote", "filter_vote_")):
+            for name in PREDICTOR_NAMES:
+                row = {"model": model, "method": method, "predictor": name}
+                for column in SCALING_COLUMNS:
+                    shared = column in ("pool_size", "fit_samples")
+                    measured = column.startswith("measured_")
+                    key = column if shared else f"{prefix}{column}" if measured else f"{prefix}{name}_{column}"
+                    row[column] = summary.get(key)
+                rows.append(row)
+    return pd.DataFrame(rows, columns=["model", "method", "predictor", *SCALING_COLUMNS])
+
+
+def verifier_table(index: dict[str, Any]) -> pd.DataFrame:
+    rows = [
+        {"model": model, **{k: summary.get(k) for k in VERIFIER_COLUMNS}}
+        for model, summary in _scaling_summaries(index)
+    ]
+    return pd.DataFrame(rows, columns=["model", *VERIFIER_COLUMNS])
 
 
 def allocations_table(index: dict[str, Any]) -> pd.DataFrame:
@@ -237,7 +275,11 @@ def write_study_index(index: dict[str, Any], results_dir: str | Path) -> dict[st
         paths["call_scaling.csv"] = folder / "call_scaling.csv"
         scaling = scaling_table(index)
         scaling.to_csv(paths["call_scaling.csv"], index=False)
-        sections += ["## Calls: Vote accuracy against K, predicted K*\n", _markdown(scaling)]
+        sections += ["## Calls: predicted K* against the measured best\n", _markdown(scaling)]
+        paths["verifier.csv"] = folder / "verifier.csv"
+        verifier = verifier_table(index)
+        verifier.to_csv(paths["verifier.csv"], index=False)
+        sections += ["## Verifier: threshold on dev queries, measured on held-out ones\n", _markdown(verifier)]
     if "selection" in index["stages"]:
         paths["allocations.csv"] = folder / "allocations.csv"
         allocations = allocations_table(index)

@@ -6,7 +6,7 @@ from assay.compound.samples import sample_answers
 from assay.compound.scaling import call_scaling
 from assay.compound.selection import select
 from assay.compound.systems import PoolModel, self_refine_tree
-from assay.compound.verdicts import judge_samples, parse_verdict
+from assay.compound.verdicts import VERDICT_CHOICES, VERDICT_PREFIX, judge_prompt, judge_samples, parse_verdict
 from assay.engine import EngineSpec, load_engine
 from assay.tasks import prepare
 
@@ -69,7 +69,13 @@ def test_judge_gives_one_verdict_per_sample(engine, splits, spec_of):
         spec_of("samples", model_kind="instruct", limit=None, k_max=2, max_tokens=4),
     )
     verdicts = judge_samples(engine, samples, splits["test"], "instruct", max_tokens=4)
-    assert len(verdicts) == len(samples) and verdicts["accepted"].dtype == bool
+    assert len(verdicts) == len(samples) and verdicts["said_correct"].dtype == bool
+    confidence = verdicts["confidence"]
+    assert confidence.between(0, 1).all()
+    # the confidence is the two verdicts' relative probability after the review
+    prompt = judge_prompt(splits["test"].set_index("id")["question"][samples["query_id"][0]], samples["text"][0], "instruct")
+    right, wrong = engine.choice_logprobs([prompt], [verdicts["verdict"][0].rstrip() + VERDICT_PREFIX], VERDICT_CHOICES)[0]
+    assert confidence[0] == pytest.approx(np.exp(right) / (np.exp(right) + np.exp(wrong)), abs=1e-6)
 
 
 def test_self_refine_tree_scores_every_allocation(engine, splits):
@@ -89,23 +95,36 @@ def _synthetic_samples(ps, pool, seed=0):
             answer = "1" if ok else str(rng.integers(2, 4))
             rows.append({"query_id": f"q{q}", "sample_index": i, "answer": answer, "correct": ok})
     samples = pd.DataFrame(rows)
-    verdicts = samples[["query_id", "sample_index"]].assign(
-        accepted=samples["correct"] | (rng.random(len(rows)) < 0.3)
-    )
+    # a judge that is surer of correct samples, and whose text never says [[correct]]
+    confidence = np.clip(0.3 + 0.4 * samples["correct"] + rng.normal(0, 0.1, len(rows)), 0, 1)
+    verdicts = samples[["query_id", "sample_index"]].assign(said_correct=False, confidence=confidence)
     return samples, verdicts
 
 
 def test_call_scaling_tables_and_filter_vote_helps_with_a_good_filter():
-    samples, verdicts = _synthetic_samples([0.6, 0.4, 0.3, 0.8, 0.2], pool=12)
-    out = call_scaling(samples, verdicts, fit_samples=4, predict_k_max=100)
-    curves = out["curves"]
-    assert set(curves["method"]) == {"vote", "filter_vote", "verifier"}
-    verifier = curves[curves["method"] == "verifier"]
-    assert (verifier["calls"] == 2 * verifier["k"]).all()
+    samples, verdicts = _synthetic_samples([0.6, 0.4, 0.3, 0.8, 0.2, 0.5, 0.35, 0.45], pool=12)
+    out = call_scaling(samples, verdicts, fit_samples=4, predict_k_max=100, dev_share=0.5)
+    curves, summary = out["curves"], out["summary"]
+    assert set(curves["method"]) == {"vote", "filter_vote", "weighted_vote"}
+    verified = curves[curves["method"] != "vote"]
+    assert (verified["calls"] == 2 * verified["k"]).all()
     vote = curves[curves["method"] == "vote"].set_index("k")["accuracy"]
     filtered = curves[curves["method"] == "filter_vote"].set_index("k")["accuracy"]
-    assert filtered[5] > vote[5]  # a filter that accepts every correct sample helps
-    assert out["summary"]["pool_size"] == 12 and set(out["predicted"]["source"]) == {"fitted", "closed_form"}
+    assert filtered[5] > vote[5]  # a judge surer of correct samples helps, though it never says so
+    # the threshold separates the two confidence levels; measured on the held-out half
+    assert 0.45 < summary["threshold"] < 0.75
+    assert summary["dev_queries"] == 4 and summary["held_out_queries"] == 4
+    assert summary["verifier_precision"] > 0.9 and summary["verifier_recall"] > 0.9
+    assert summary["verifier_auc"] > 0.95 and summary["text_verdict_accept_rate"] == 0
+    assert summary["pool_size"] == 12
+    predicted = out["predicted"]
+    assert set(zip(predicted["method"], predicted["predictor"])) == {
+        (m, p) for m in ("vote", "filter_vote") for p in ("law", "two_level", "bayes")
+    }
+    for prefix in ("", "filter_vote_"):
+        for name in ("law", "two_level", "bayes"):
+            assert 1 <= summary[f"{prefix}{name}_k_star"] <= 100
+            assert summary[f"{prefix}{name}_accuracy_lost"] >= 0
 
 
 def test_select_reports_selector_exhaustive_and_single_models():

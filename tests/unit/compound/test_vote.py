@@ -11,6 +11,7 @@ from assay.compound.vote import (
     query_vote_curve,
     task_curve,
     vote_accuracy,
+    vote_curve,
 )
 
 
@@ -92,3 +93,47 @@ def test_table_api_and_bad_k():
         vote_accuracy(samples, k_max=5)
     with pytest.raises(ValueError, match="K_max must be >= 1"):
         vote_accuracy(samples, k_max=0)
+
+
+def test_large_pool_matches_the_two_answer_closed_form(recwarn):
+    """2,000 samples of two answers: the correct one wins a K-subset when it has more than
+    K/2 of them (half a win at K/2), a hypergeometric tail. The old product of binomial
+    coefficients overflowed above about 1,030 samples."""
+    from scipy.stats import hypergeom
+
+    correct, wrong = 1100, 900
+    ks = np.arange(1, correct + wrong + 1)
+    drawn = hypergeom(correct + wrong, correct, ks)
+    closed = drawn.sf(ks // 2) + np.where(ks % 2 == 0, 0.5 * drawn.pmf(ks // 2), 0.0)
+    exact = vote_curve(correct, [wrong])
+    assert np.isfinite(exact).all()
+    assert np.abs(exact - closed).max() < 1e-9
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_large_pool_of_distinct_wrong_answers_matches_its_closed_form():
+    """Every wrong answer drawn at most once: the correct answer wins with two or more
+    draws, and with exactly one it ties with all K drawn answers (a 1/K share)."""
+    from scipy.stats import hypergeom
+
+    correct, singletons = 600, 1400
+    ks = np.arange(1, 401)
+    drawn = hypergeom(correct + singletons, correct, ks)
+    closed = drawn.sf(1) + drawn.pmf(1) / ks
+    assert np.abs(vote_curve(correct, [1] * singletons, 400) - closed).max() < 1e-9
+
+
+def test_filter_vote_on_a_large_pool_is_finite_and_bounded():
+    rng = np.random.default_rng(1)
+    answers = [str(a) for a in rng.choice(4, size=2000, p=[0.4, 0.3, 0.2, 0.1])]
+    correct = [a == "0" for a in answers]
+    accepted = list(rng.random(2000) < np.where(correct, 0.8, 0.3))
+    curve = query_filter_vote_curve(answers, correct, accepted, 300)
+    assert np.isfinite(curve).all() and (curve >= 0).all() and (curve <= 1).all()
+    # accepting correct answers more often makes the filtered vote beat the plain one
+    assert curve[-1] > query_vote_curve(answers, correct, 300)[-1] - 1e-12
+
+
+def test_pools_above_the_supported_size_are_refused():
+    with pytest.raises(ValueError, match="above the supported 10000"):
+        vote_curve(6000, [4001])
