@@ -30,8 +30,9 @@ STAGE_VERSIONS = {
     "tasks": 1,
     "evaluate": 2,  # 2: few-shot examples are the easiest train items
     "samples": 2,  # 2: sampled in progress chunks (changes the random streams)
-    "verdicts": 1,
-    "scaling": 3,  # 3: closed-form K* is the two-level curve's own maximum (2: figure titles)
+    "verdicts": 2,  # 2: the judge's confidence from log-probs (said_correct: its text)
+    "scaling": 4,  # 4: three predictors, threshold on dev, weighted vote (3: closed-form K*)
+    "assembled": 1,
     "selection": 3,  # 3: the selector stops when the last L+1 allocations agree (2: figure)
     "preferences": 2,  # 2: no second BOS when the tokenizer adds its own
     "ches": 2,  # 2: the trainer's sequences (EOS, max_length); max_length in the spec

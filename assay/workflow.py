@@ -12,7 +12,7 @@ from assay.plan import Plan
 
 #: Stages whose jobs start an inference engine, and those that train (or run a model
 #: forward with gradients off, as CHES does) on one device.
-ENGINE_STAGES = {"evaluate", "samples", "verdicts", "selection", "synthetic", "synthscores"}
+ENGINE_STAGES = {"evaluate", "samples", "verdicts", "assembled", "selection", "synthetic", "synthscores"}
 TRAINING_STAGES = {"finetuned", "policies", "ches"}
 
 

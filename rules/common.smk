@@ -189,6 +189,13 @@ def get_study_tables():
                 f"{RESULTS}/call_scaling.csv", "call_scaling_table", "call scaling"
             )
         )
+        tables.append(
+            in_report(f"{RESULTS}/verifier.csv", "verifier_table", "verifier")
+        )
+    if PLAN.stage("assembled"):
+        tables.append(
+            in_report(f"{RESULTS}/systems.csv", "systems_table", "assembled systems")
+        )
     if PLAN.stage("synthscores"):
         tables.append(
             in_report(f"{RESULTS}/synthetic.csv", "synthetic_table", "synthetic data")

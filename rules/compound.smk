@@ -87,6 +87,35 @@ rule fit_scaling:
         "../scripts/fit_scaling.py"
 
 
+rule check_assembled:
+    """The optimised system (K* per method, the verifier's threshold) as system.json, run on fresh test queries."""
+    input:
+        summary=get_upstream("assembled", "scaling", "scaling.json"),
+        predicted=get_upstream("assembled", "scaling", "predicted_curves.parquet"),
+        model=get_model_checkpoint("assembled"),
+        judge=get_upstream("assembled", "judge"),
+        train=get_task_split("assembled", "train"),
+        test=get_task_split("assembled", "test"),
+    output:
+        manifest=stored("assembled", "manifest.json"),
+        system=stored("assembled", "system.json"),
+        check=stored("assembled", "check.parquet"),
+        summary=stored("assembled", "check.json"),
+    log:
+        log_path("assembled"),
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=get_resources("assembled", "mem_mb"),
+        runtime=get_resources("assembled", "runtime"),
+        gpu=get_resources("assembled", "gpu"),
+    params:
+        artifact=get_artifact("assembled"),
+    script:
+        "../scripts/check_assembled.py"
+
+
 rule run_selection:
     """A model per module of self-refine: LLMSelector against single models and exhaustive search."""
     input:

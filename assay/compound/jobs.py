@@ -10,12 +10,15 @@ from pathlib import Path
 import pandas as pd
 
 from assay.compound.spec import (
+    AssembledSpec,
+    SamplesSpec,
     ScalingSpec,
     SelectionSpec,
     TrainSamplesSpec,
     VerdictsSpec,
     samples_spec_from_dict,
 )
+from assay.errors import ConfigError
 from assay.jobs import Job
 
 SAMPLES = "samples.parquet"
@@ -26,6 +29,7 @@ VOTE_CURVES, PREDICTED_CURVES, DIFFICULTY = (
     "difficulty.parquet",
 )
 SCALING_SUMMARY, VOTE_FIGURE, DIFFICULTY_FIGURE = "scaling.json", "vote_curves", "difficulty"
+SYSTEM, CHECK, CHECK_SUMMARY = "system.json", "check.parquet", "check.json"
 SYSTEM_OUTPUTS, ALLOCATIONS = "system_outputs.parquet", "allocations.parquet"
 SELECTION_SUMMARY, ALLOCATION_FIGURE = "selection.json", "allocations"
 
@@ -86,6 +90,83 @@ def fit_scaling(job: Job) -> None:
         vote_curves_figure(out["curves"], out["predicted"], title, staging.dir / VOTE_FIGURE)
         difficulty_figure(out["difficulty"], name, staging.dir / DIFFICULTY_FIGURE)
         staging.record(summary=out["summary"])
+
+
+def check_assembled(job: Job) -> None:
+    """The system the scaling stage optimised (K* per method, the verifier's threshold),
+    written as ``system.json`` and run with fresh samples on test queries it never saw."""
+    from assay.compound.assembled import check_summary, choose_k, run_systems
+    from assay.compound.samples import sample_answers
+    from assay.compound.verdicts import VERDICT_CHOICES, VERDICT_PREFIX, judge_samples
+    from assay.engine import load_engine
+    from assay.gpus import gpu_lease
+    from assay.tasks.base import is_correct
+
+    spec = AssembledSpec.from_dict(job.spec)
+    scaling = json.loads(Path(job.inputs["summary"]).read_text())
+    systems = choose_k(scaling, job.table("predicted"), spec.predictor, spec.max_k)
+    train, test = job.table("train"), job.table("test")
+    fresh = test.iloc[spec.offset : spec.offset + spec.queries]
+    if len(fresh) < spec.queries:
+        raise ConfigError(
+            f"compound.check.queries: {spec.queries} fresh test queries asked for, but the test "
+            f"split has {len(fresh)} after the {spec.offset} sampled ones (compound.limit)"
+        )
+    sampling = SamplesSpec(
+        model_kind=spec.model_kind,
+        k_max=max(system["k"] for system in systems.values()),
+        temperature=spec.temperature,
+        top_p=spec.top_p,
+        max_tokens=spec.max_tokens,
+        shots=spec.shots,
+        limit=None,
+        answer_format=spec.answer_format,
+        engine=spec.engine,
+    )
+    engine_spec = job.engine_spec()
+    with job.publish() as staging, gpu_lease(engine_spec.tensor_parallel_size):
+        with load_engine(job.checkpoint("model"), engine_spec) as engine:
+            samples = sample_answers(engine, train, fresh, sampling)
+            started = engine.start_seconds
+            staging.engine = engine.name
+        verified = samples[samples["sample_index"] < systems["filter_vote"]["k"]]
+        with load_engine(job.checkpoint("judge"), engine_spec) as judge:
+            verdicts = judge_samples(judge, verified, test, spec.judge_kind, spec.judge_max_tokens)
+            started += judge.start_seconds
+        truth = fresh.set_index("id")["answer"]
+        check = run_systems(
+            samples,
+            verdicts,
+            systems,
+            scaling["threshold"],
+            lambda query, answer: is_correct(answer, truth[query], spec.answer_format),
+        )
+        check.to_parquet(staging.dir / CHECK, index=False)
+        summary = check_summary(check, systems)
+        (staging.dir / CHECK_SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        keys = {role: json.loads(Path(job.inputs[role]).read_text())["key"] for role in ("model", "judge")}
+        system = {
+            "generator": {"checkpoint_key": keys["model"], "kind": spec.model_kind},
+            "judge": {
+                "checkpoint_key": keys["judge"],
+                "kind": spec.judge_kind,
+                "max_tokens": spec.judge_max_tokens,
+                "verdict_prefix": VERDICT_PREFIX,
+                "verdict_choices": list(VERDICT_CHOICES),
+                "threshold": scaling["threshold"],
+            },
+            "sampling": {
+                "temperature": spec.temperature,
+                "top_p": spec.top_p,
+                "max_tokens": spec.max_tokens,
+                "shots": spec.shots,
+                "answer_format": spec.answer_format,
+            },
+            "predictor": spec.predictor,
+            "systems": systems,
+        }
+        (staging.dir / SYSTEM).write_text(json.dumps(system, indent=2) + "\n")
+        staging.record(engine_start_s=round(started, 1), check=summary)
 
 
 def run_selection(job: Job) -> None:

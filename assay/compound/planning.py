@@ -3,7 +3,7 @@ selection over the pool."""
 
 from __future__ import annotations
 
-from assay.compound.spec import SamplesSpec, ScalingSpec, SelectionSpec, VerdictsSpec
+from assay.compound.spec import AssembledSpec, SamplesSpec, ScalingSpec, SelectionSpec, VerdictsSpec
 from assay.compound.systems import module_names
 from assay.errors import ConfigError
 from assay.nodes import Artifact, Study
@@ -21,6 +21,12 @@ def plan(study: Study) -> None:
         )
     task, fmt = study.task, answer_format(study.task.spec.name)
     judge = study.model_or_first(cfg["judge"]["model"], "compound.judge.model")
+    check = cfg["check"]
+    if check["enabled"] and cfg["limit"] is None:
+        raise ConfigError(
+            "compound.check: the assembled system is checked on test queries after the sampled "
+            "ones, so compound.limit must be set (it is null: every test query is sampled)"
+        )
     for stage in ("samples", "verdicts", "scaling"):
         study.nodes.setdefault(stage, {})
     for name in study.models_named(cfg["models"], "compound.models"):
@@ -48,7 +54,22 @@ def plan(study: Study) -> None:
             )
         )
         scaling_spec = ScalingSpec.from_sections(cfg)
-        study.add(Artifact("scaling", name, scaling_spec, {"samples": samples, "verdicts": verdicts}))
+        upstream = {"samples": samples, "verdicts": verdicts}
+        scaling = study.add(Artifact("scaling", name, scaling_spec, upstream))
+        if check["enabled"]:
+            assembled_spec = AssembledSpec.from_sections(
+                check,
+                cfg,
+                offset=cfg["limit"],
+                model_kind=model.spec.kind,
+                shots=study.config["evaluate"]["shots"],
+                answer_format=fmt,
+                judge_kind=judge.spec.kind,
+                judge_max_tokens=cfg["judge"]["max_tokens"],
+                engine=study.engine_fields(),
+            )
+            upstream = {"scaling": scaling, "model": model, "judge": judge, "task": task}
+            study.add(Artifact("assembled", name, assembled_spec, upstream, study.engine_settings()))
     if cfg["selector"]["enabled"]:
         plan_selection(study, cfg["selector"], fmt)
 

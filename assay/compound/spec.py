@@ -64,3 +64,23 @@ class SelectionSpec(Spec):
     shots: int
     answer_format: str
     engine: EngineFields  # backend: the selector's own
+
+
+@dataclass(frozen=True)
+class AssembledSpec(Spec):
+    """The optimised system (K* per method from one predictor, the verifier's threshold)
+    run on fresh test queries."""
+
+    predictor: str  # law, two_level or bayes
+    queries: int  # fresh test queries, after the sampled ones
+    offset: int  # the first fresh query: the samples' limit
+    max_k: int  # the most generations a deployed system may spend per query
+    model_kind: str
+    temperature: float
+    top_p: float
+    max_tokens: int
+    shots: int
+    answer_format: str
+    judge_kind: str
+    judge_max_tokens: int
+    engine: EngineFields

@@ -11,6 +11,9 @@
 * ``verifier.csv``: per model: threshold, dev_queries, held_out_queries and the verifier's
   precision, recall, accuracy, balanced_accuracy, auc on held-out queries, against the
   generator's per-call accuracy and the judge's text verdict;
+* ``systems.csv`` (when the assembled stage runs): model, method, k, k_star,
+  predicted_accuracy, achieved_accuracy, achieved_low, achieved_high, queries,
+  calls_per_query, calls_spent;
 * ``allocations.csv``: system, method, allocation, train_accuracy, test_accuracy, calls;
 * ``synthetic.csv`` (when the synthetic stage runs): method, requested, kept, rejected,
   duplicates, cosine_similarity, distinct_2, vendi, ir, ir_chance, validity (a share, or
@@ -93,7 +96,8 @@ def scaling_table(index: dict[str, Any]) -> pd.DataFrame:
                 for column in SCALING_COLUMNS:
                     shared = column in ("pool_size", "fit_samples")
                     measured = column.startswith("measured_")
-                    key = column if shared else f"{prefix}{column}" if measured else f"{prefix}{name}_{column}"
+                    own = f"{prefix}{column}" if measured else f"{prefix}{name}_{column}"
+                    key = column if shared else own
                     row[column] = summary.get(key)
                 rows.append(row)
     return pd.DataFrame(rows, columns=["model", "method", "predictor", *SCALING_COLUMNS])
@@ -105,6 +109,29 @@ def verifier_table(index: dict[str, Any]) -> pd.DataFrame:
         for model, summary in _scaling_summaries(index)
     ]
     return pd.DataFrame(rows, columns=["model", *VERIFIER_COLUMNS])
+
+
+SYSTEM_COLUMNS = [
+    "method",
+    "k",
+    "k_star",
+    "predicted_accuracy",
+    "achieved_accuracy",
+    "achieved_low",
+    "achieved_high",
+    "queries",
+    "calls_per_query",
+    "calls_spent",
+]
+
+
+def systems_table(index: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for model, entry in index["stages"].get("assembled", {}).items():
+        check = json.loads((Path(entry["path"]) / "check.json").read_text())
+        for method, cell in check.items():
+            rows.append({"model": model, "method": method, **{k: cell.get(k) for k in SYSTEM_COLUMNS[1:]}})
+    return pd.DataFrame(rows, columns=["model", *SYSTEM_COLUMNS])
 
 
 def allocations_table(index: dict[str, Any]) -> pd.DataFrame:
@@ -279,7 +306,14 @@ def write_study_index(index: dict[str, Any], results_dir: str | Path) -> dict[st
         paths["verifier.csv"] = folder / "verifier.csv"
         verifier = verifier_table(index)
         verifier.to_csv(paths["verifier.csv"], index=False)
-        sections += ["## Verifier: threshold on dev queries, measured on held-out ones\n", _markdown(verifier)]
+        title = "## Verifier: threshold on dev queries, measured on held-out ones\n"
+        sections += [title, _markdown(verifier)]
+    if "assembled" in index["stages"]:
+        paths["systems.csv"] = folder / "systems.csv"
+        systems = systems_table(index)
+        systems.to_csv(paths["systems.csv"], index=False)
+        title = "## Assembled systems: predicted against achieved on fresh queries\n"
+        sections += [title, _markdown(systems)]
     if "selection" in index["stages"]:
         paths["allocations.csv"] = folder / "allocations.csv"
         allocations = allocations_table(index)

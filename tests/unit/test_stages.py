@@ -57,7 +57,7 @@ def test_every_spec_round_trips_through_its_plain_dict(study, monkeypatch):
 def test_from_dict_refuses_missing_and_unknown_fields():
     from assay.compound.spec import ScalingSpec
 
-    with pytest.raises(ValueError, match=r"missing fields \['predict_k_max'\]"):
+    with pytest.raises(ValueError, match=r"missing fields \['dev_share', 'predict_k_max'\]"):
         ScalingSpec.from_dict({"fit_samples": 4})
     with pytest.raises(ValueError, match=r"unknown \['typo'\]"):
         ScalingSpec.from_dict({"fit_samples": 4, "predict_k_max": 10, "typo": 1})
@@ -76,7 +76,7 @@ def rules() -> dict[str, str]:
 
 def test_every_rule_hands_its_snakemake_object_to_the_stage_job_of_its_name():
     found = rules()
-    assert len(found) == 15
+    assert len(found) == 16
     for rule, script in found.items():
         assert script == rule
         source = (REPO / "scripts" / f"{script}.py").read_text()

@@ -6,7 +6,13 @@ from assay.compound.samples import sample_answers
 from assay.compound.scaling import call_scaling
 from assay.compound.selection import select
 from assay.compound.systems import PoolModel, self_refine_tree
-from assay.compound.verdicts import VERDICT_CHOICES, VERDICT_PREFIX, judge_prompt, judge_samples, parse_verdict
+from assay.compound.verdicts import (
+    VERDICT_CHOICES,
+    VERDICT_PREFIX,
+    judge_prompt,
+    judge_samples,
+    parse_verdict,
+)
 from assay.engine import EngineSpec, load_engine
 from assay.tasks import prepare
 
@@ -73,8 +79,10 @@ def test_judge_gives_one_verdict_per_sample(engine, splits, spec_of):
     confidence = verdicts["confidence"]
     assert confidence.between(0, 1).all()
     # the confidence is the two verdicts' relative probability after the review
-    prompt = judge_prompt(splits["test"].set_index("id")["question"][samples["query_id"][0]], samples["text"][0], "instruct")
-    right, wrong = engine.choice_logprobs([prompt], [verdicts["verdict"][0].rstrip() + VERDICT_PREFIX], VERDICT_CHOICES)[0]
+    question = splits["test"].set_index("id")["question"][samples["query_id"][0]]
+    prompt = judge_prompt(question, samples["text"][0], "instruct")
+    prefix = verdicts["verdict"][0].rstrip() + VERDICT_PREFIX
+    right, wrong = engine.choice_logprobs([prompt], [prefix], VERDICT_CHOICES)[0]
     assert confidence[0] == pytest.approx(np.exp(right) / (np.exp(right) + np.exp(wrong)), abs=1e-6)
 
 
