@@ -37,6 +37,7 @@ STAGES: list[tuple[str, Callable[[Study], None]]] = [
     ("synthetic", synthetic.plan),
     ("finetune", finetune.plan),
     ("preference", preference.plan),
+    ("selection", compound.plan_selection_stage),  # its pool may hold trained models
 ]
 
 

@@ -70,12 +70,44 @@ def plan(study: Study) -> None:
             )
             upstream = {"scaling": scaling, "model": model, "judge": judge, "task": task}
             study.add(Artifact("assembled", name, assembled_spec, upstream, study.engine_settings()))
-    if cfg["selector"]["enabled"]:
-        plan_selection(study, cfg["selector"], fmt)
+
+
+TRAINED_STAGES = ("finetuned", "policies")
+
+
+def pool_member(study: Study, name: str, field_name: str) -> Artifact:
+    """A model of the selector's pool: one of the study's models, or a checkpoint the study
+    trains (a fine-tuned student or a preference-trained policy, by its artifact name)."""
+    if name in study.models:
+        return study.models[name]
+    for stage in TRAINED_STAGES:
+        if name in study.nodes.get(stage, {}):
+            return study.nodes[stage][name]
+    trained = [n for stage in TRAINED_STAGES for n in study.nodes.get(stage, {})]
+    raise ConfigError(
+        f"{field_name}: {name!r} is neither a model of the study ({', '.join(study.models)}) nor "
+        f"a model it trains ({', '.join(trained) or 'none'})"
+    )
+
+
+def kind_of(model: Artifact) -> str:
+    """A trained checkpoint has its base model's kind."""
+    return model.spec.kind if model.stage == "models" else model.upstream["model"].spec.kind
+
+
+def plan_selection_stage(study: Study) -> None:
+    """Planned after the training stages, whose checkpoints may join the pool."""
+    cfg = study.config["compound"]
+    if cfg["enabled"] and cfg["selector"]["enabled"]:
+        plan_selection(study, cfg["selector"], answer_format(study.task.spec.name))
 
 
 def plan_selection(study: Study, selector: dict, fmt: str) -> None:
-    pool = study.models_named(selector["models"], "compound.selector.models")
+    names = selector["models"] or list(study.models)
+    members = {
+        name: pool_member(study, name, f"compound.selector.models[{i}]") for i, name in enumerate(names)
+    }
+    pool = list(members)
     debate = selector["system"] == "debate"  # agents and rounds exist for debate only (schema)
     modules = list(module_names("debate", selector["agents"]) if debate else module_names(selector["system"]))
     sweep = len(pool) * selector["train_queries"] * len(modules)
@@ -89,10 +121,10 @@ def plan_selection(study: Study, selector: dict, fmt: str) -> None:
         selector,
         modules=modules,
         rounds=selector["rounds"] if debate else None,
-        models={name: study.models[name].spec.kind for name in pool},
+        models={name: kind_of(member) for name, member in members.items()},
         shots=study.config["evaluate"]["shots"],
         answer_format=fmt,
         engine=study.engine_fields(backend=selector["backend"]),
     )
-    upstream = {f"model:{name}": study.models[name] for name in pool} | {"task": study.task}
+    upstream = {f"model:{name}": member for name, member in members.items()} | {"task": study.task}
     study.add(Artifact("selection", selector["system"], spec, upstream, study.engine_settings()))

@@ -28,6 +28,7 @@ def test_smoke_study_writes_every_artifact_with_its_manifest(smoke_run):
         "samples",
         "verdicts",
         "scaling",
+        "assembled",
         "selection",
         "preferences",
         "ches",
@@ -40,8 +41,8 @@ def test_smoke_study_writes_every_artifact_with_its_manifest(smoke_run):
     found = {p.name for p in iter_artifacts(smoke_run / "artifacts")}
     named = {entry["key"] for stage in index["stages"].values() for entry in stage.values()}
     # models, task, evaluations (2 models, 2 policies, 3 students), samples (test, train),
-    # verdicts, scaling, selection, preference stages, synthetic stages
-    expected = 2 + 1 + (2 + 2 + 3) + (1 + 1) + 1 + 1 + 1 + (1 + 1 + 2 + 1) + (3 + 3 + 3)
+    # verdicts, scaling, assembled, selection, preference stages, synthetic stages
+    expected = 2 + 1 + (2 + 2 + 3) + (1 + 1) + 1 + 1 + 1 + 1 + (1 + 1 + 2 + 1) + (3 + 3 + 3)
     assert found == named and len(found) == expected
     for stage in index["stages"].values():
         for entry in stage.values():
@@ -184,7 +185,22 @@ def test_compound_stage_tables_and_figures(smoke_run):
         assert sorted(curves[curves["method"] == "vote"]["k"]) == list(range(1, 7))
         summary = json.loads((scaling / "scaling.json").read_text())
         assert summary["pool_size"] == 6 and summary["fit_samples"] == 3
-        assert 1 <= summary["fitted_k_star"] <= 50 and summary["fitted_accuracy_lost"] >= 0
+        for prefix in ("", "filter_vote_"):
+            for predictor in ("law", "two_level", "bayes"):
+                assert 1 <= summary[f"{prefix}{predictor}_k_star"] <= 50
+                assert summary[f"{prefix}{predictor}_accuracy_lost"] >= 0
+        assert 0 <= summary["threshold"] <= 1 and summary["dev_queries"] == 2
+        assert verdicts["confidence"].between(0, 1).all()
+        assembled = smoke_run / index["stages"]["assembled"][name]["path"]
+        system = json.loads((assembled / "system.json").read_text())
+        assert system["judge"]["threshold"] == summary["threshold"] and system["predictor"] == "bayes"
+        check = pd.read_parquet(assembled / "check.parquet")
+        tested = set(check["query_id"])
+        assert len(tested) == 3 and not tested & set(samples["query_id"])  # fresh queries only
+        for cell in json.loads((assembled / "check.json").read_text()).values():
+            assert 1 <= cell["k"] <= 6 and cell["queries"] == 3
+            assert cell["calls_spent"] == 3 * cell["calls_per_query"]
+            assert 0 <= cell["achieved_accuracy"] <= 1 and 0 <= cell["predicted_accuracy"] <= 1
         for figure in ("vote_curves", "difficulty"):
             assert (scaling / f"{figure}.svg").stat().st_size > 0 and (
                 scaling / f"{figure}.png"
@@ -196,8 +212,10 @@ def test_compound_stage_tables_and_figures(smoke_run):
     assert {"llm_selector", "exhaustive"} <= set(allocations["method"])
     results = smoke_run / "results" / "smoke"
     assert (
-        len(pd.read_csv(results / "call_scaling.csv")) == 1
+        len(pd.read_csv(results / "call_scaling.csv")) == 6  # (vote, filter_vote) x 3 predictors
         and len(pd.read_csv(results / "allocations.csv")) == 4
+        and len(pd.read_csv(results / "systems.csv")) == 2
+        and len(pd.read_csv(results / "verifier.csv")) == 1
     )
     assert "## Provenance" in (results / "summary.md").read_text()
 
@@ -220,3 +238,34 @@ def test_a_study_that_changes_schedules_its_new_jobs_under_the_same_name(
         "index_study": 1,
         "all": 1,
     }
+
+
+def test_a_trained_policy_joins_the_selectors_pool(smoke_run, smoke_study, tmp_path, run_workflow, dry_run):
+    """The selector's pool names a checkpoint the study trains: only the new selection runs,
+    and it reads the trained checkpoint like a study model."""
+    config = yaml.safe_load(smoke_study.read_text())
+    trained = "smollm2-135m-instruct+dpo-all"
+    config["compound"]["selector"]["models"] = ["smollm2-135m-instruct", trained]
+    pooled = tmp_path / "pooled.yaml"
+    pooled.write_text(yaml.safe_dump(config))
+    assert dry_run(smoke_run, (smoke_study, pooled)) == {"run_selection": 1, "index_study": 1, "all": 1}
+    result = run_workflow(smoke_run, configfiles=(smoke_study, pooled))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    index = _index(smoke_run)
+    selection = smoke_run / index["stages"]["selection"]["self_refine"]["path"]
+    manifest = json.loads((selection / "manifest.json").read_text())
+    assert manifest["spec"]["models"] == {"smollm2-135m-instruct": "instruct", trained: "instruct"}
+    allocations = pd.read_parquet(selection / "allocations.parquet")
+    assert f"single:{trained}" in set(allocations["method"])
+
+
+def test_a_pool_member_that_is_neither_a_model_nor_trained_is_refused(smoke_study, tmp_path, run_workflow):
+    config = yaml.safe_load(smoke_study.read_text())
+    config["compound"]["selector"]["models"] = ["smollm2-135m-instruct", "no-such+dpo"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = run_workflow(tmp_path, "-n", configfiles=(smoke_study, bad))
+    assert result.returncode != 0
+    assert "compound.selector.models[1]: 'no-such+dpo' is neither a model of the study" in (
+        result.stdout + result.stderr
+    )

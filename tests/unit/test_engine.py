@@ -89,3 +89,23 @@ def test_pool_engines_share_the_gpu_memory():
     spec = pool_engine_spec({"gpu_memory_utilization": 0.9, "kv_cache_gb": 4, "dtype": "float32"}, "vllm", 3)
     assert spec.backend == "vllm" and spec.dtype == "float32"
     assert spec.gpu_memory_utilization == pytest.approx(0.3) and spec.kv_cache_gb == 1
+
+
+def test_choice_logprobs_are_the_teacher_forced_log_probs_of_each_choice(hf_engine):
+    import torch
+
+    prompts = ["Is 2 + 2 = 4? Verdict:", [{"role": "user", "content": "2 + 2 = 4?"}]]
+    scores = hf_engine.choice_logprobs(prompts, [" [[", "Verdict: [["], ["correct]]", "wrong]]"])
+    assert len(scores) == 2 and all(len(row) == 2 for row in scores)
+    tokenizer, model = hf_engine.tokenizer, hf_engine.model
+    for prompt, prefix, row in zip(prompts, [" [[", "Verdict: [["], scores):
+        special = isinstance(prompt, str)
+        context = hf_engine.render(prompt) + prefix
+        head = tokenizer(context, add_special_tokens=special)["input_ids"]
+        for choice, score in zip(["correct]]", "wrong]]"], row):
+            ids = tokenizer(context + choice, add_special_tokens=special)["input_ids"]
+            start = next((i for i, (a, b) in enumerate(zip(head, ids)) if a != b), len(head))
+            with torch.no_grad():
+                logits = model(torch.tensor([ids])).logits[0].float().log_softmax(-1)
+            expected = sum(float(logits[i - 1, ids[i]]) for i in range(start, len(ids)))
+            assert score == pytest.approx(expected, abs=1e-4) and score < 0

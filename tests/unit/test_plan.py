@@ -175,6 +175,12 @@ def test_compound_plan_and_its_bad_inputs(config):
         validate(deep_merge(config, {"compound": {"k_max": 0}}))
     with pytest.raises(ConfigError, match=r"^compound.fit_samples: 20 is above the pool size"):
         build_plan(deep_merge(config, {"compound": {"fit_samples": 20}}))
+    with pytest.raises(ConfigError, match=r"^compound.check: .* compound.limit must be set"):
+        build_plan(deep_merge(config, {"compound": {"limit": None}}))
+    with pytest.raises(ConfigError, match=r"^compound.check.predictor"):
+        validate(deep_merge(config, {"compound": {"check": {"predictor": "oracle"}}}))
+    with pytest.raises(ConfigError, match=r"^compound.dev_share"):
+        validate(deep_merge(config, {"compound": {"dev_share": 1.0}}))
     with pytest.raises(ConfigError, match=r"^compound.selector.budget: 5 calls is smaller than one sweep"):
         build_plan(deep_merge(config, {"compound": {"selector": {"budget": 5}}}))
     with pytest.raises(ConfigError, match=r"^compound.judge.model: unknown model 'oracle'"):
@@ -275,3 +281,13 @@ def test_synthetic_plan_bare_refines_the_base_drafts(config):
 def test_bad_synthetic_fields_name_the_field(config, update, field):
     with pytest.raises(ConfigError, match=rf"^{field}"):
         build_plan(validate(deep_merge(config, update)))
+
+
+def test_trained_checkpoints_join_the_selectors_pool_by_name(config):
+    trained = "smollm2-135m-instruct+dpo-all"
+    plan = build_plan(deep_merge(config, {"compound": {"selector": {"models": ["gemma3-270m", trained]}}}))
+    selection = plan.nodes["selection"]["self_refine"]
+    assert selection.spec.models == {"gemma3-270m": "base", trained: "instruct"}
+    assert selection.upstream[f"model:{trained}"] is plan.nodes["policies"][trained]
+    with pytest.raises(ConfigError, match=r"^compound.selector.models\[1\]: 'nope' is neither"):
+        build_plan(deep_merge(config, {"compound": {"selector": {"models": ["gemma3-270m", "nope"]}}}))
