@@ -25,8 +25,15 @@ import numpy as np
 import pandas as pd
 
 from assay.compound import bayes
-from assay.compound.scaling import TwoLevel, best_k, estimate_two_level, fit_law, predict_curve
-from assay.compound.vote import vote_curve
+from assay.compound.scaling import (
+    TwoLevel,
+    best_k,
+    estimate_two_level,
+    fit_law,
+    predict_curve,
+    predict_filter_vote,
+)
+from assay.compound.vote import query_filter_vote_curve, vote_curve
 
 POOL = 1000
 SCATTERED = 20
@@ -40,32 +47,57 @@ FAMILIES = (
 
 @dataclass
 class Case:
-    """One population: per query the answer counts of its pool (correct first)."""
+    """One population: per query the answer counts of its pool (correct first), and for
+    Filter-Vote a verifier that accepts a correct sample with probability ``tpr`` and a
+    wrong one with ``fpr`` (each pool sample's verdict drawn once: the pool is the truth)."""
 
     family: str
     answers: str
     counts: list[np.ndarray]
     params: dict
+    accepted: list[np.ndarray] | None = None
+
+    def labels(self, query: int) -> np.ndarray:
+        return np.repeat(np.arange(len(self.counts[query])), self.counts[query])
 
     def true_curve(self, k_range: int) -> np.ndarray:
         return np.mean([vote_curve(int(c[0]), c[1:], k_range) for c in self.counts], axis=0)
 
-    def draw(self, m: int, rng: np.random.Generator) -> pd.DataFrame:
-        """m samples per query without replacement from its pool: the samples table."""
-        frames = []
-        for query, counts in enumerate(self.counts):
-            labels = np.repeat(np.arange(len(counts)), counts)
-            drawn = rng.permutation(labels)[:m]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "query_id": f"q{query}",
-                        "sample_index": np.arange(m),
-                        "answer": [str(a) for a in drawn],
-                        "correct": drawn == 0,
-                    }
-                )
+    def true_filter_vote_curve(self, k_range: int) -> np.ndarray:
+        assert self.accepted is not None, "this case has no verifier"
+        curves = []
+        for query in range(len(self.counts)):
+            labels = self.labels(query)
+            curves.append(
+                query_filter_vote_curve(labels.astype(str), labels == 0, self.accepted[query], k_range)
             )
+        return np.mean(curves, axis=0)
+
+    def with_verifier(self, rng: np.random.Generator) -> Case:
+        tpr, fpr = rng.uniform(0.6, 0.95), rng.uniform(0.05, 0.5)
+        accepted = [
+            rng.random(POOL) < np.where(self.labels(q) == 0, tpr, fpr) for q in range(len(self.counts))
+        ]
+        return Case(self.family, self.answers, self.counts, {**self.params, "tpr": tpr, "fpr": fpr}, accepted)
+
+    def draw(self, m: int, rng: np.random.Generator) -> pd.DataFrame:
+        """m samples per query without replacement from its pool: the samples table (with
+        ``accepted`` where the case has a verifier)."""
+        frames = []
+        for query in range(len(self.counts)):
+            order = rng.permutation(POOL)[:m]
+            drawn = self.labels(query)[order]
+            frame = pd.DataFrame(
+                {
+                    "query_id": f"q{query}",
+                    "sample_index": np.arange(m),
+                    "answer": [str(a) for a in drawn],
+                    "correct": drawn == 0,
+                }
+            )
+            if self.accepted is not None:
+                frame["accepted"] = self.accepted[query][order]
+            frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
 
@@ -118,28 +150,41 @@ PREDICTORS: dict[str, Callable[[pd.DataFrame, int], int]] = {
 }
 
 
+def filter_vote_k_stars(samples: pd.DataFrame, k_range: int) -> dict[str, int]:
+    return {name: best_k(curve) for name, curve in predict_filter_vote(samples, k_range).items()}
+
+
 def evaluate(
     cases_per_family: int,
     samples_per_query: tuple[int, ...],
     queries: int = 100,
     k_range: int = 128,
     seed: int = 0,
-    predictors: dict[str, Callable[[pd.DataFrame, int], int]] | None = None,
+    method: str = "vote",
 ) -> pd.DataFrame:
     """One row per (case, m, predictor): family, answers, case, m, predictor, k_star,
-    true_best_k, accuracy_lost (true curve at its best K minus at the predicted K*)."""
-    predictors = predictors or PREDICTORS
+    true_best_k, accuracy_lost (true curve at its best K minus at the predicted K*).
+    ``method`` ``filter_vote`` gives every case a verifier and charges the predictors'
+    Filter-Vote K* (K counting generations) against the true Filter-Vote curve."""
     rng = np.random.default_rng(seed)
     rows = []
     for family, answers in FAMILIES:
         for case_index in range(cases_per_family):
             case = draw_case(family, answers, queries, rng)
-            truth = case.true_curve(k_range)
+            if method == "filter_vote":
+                case = case.with_verifier(rng)
+                truth = case.true_filter_vote_curve(k_range)
+            else:
+                truth = case.true_curve(k_range)
             best = int(np.argmax(truth >= truth.max() - 1e-9)) + 1
             for m in samples_per_query:
                 samples = case.draw(m, rng)
-                for name, predictor in predictors.items():
-                    k_star = min(predictor(samples, k_range), k_range)
+                if method == "filter_vote":
+                    k_stars = filter_vote_k_stars(samples, k_range)
+                else:
+                    k_stars = {name: predictor(samples, k_range) for name, predictor in PREDICTORS.items()}
+                for name, k_star in k_stars.items():
+                    k_star = min(k_star, k_range)
                     rows.append(
                         {
                             "family": family,

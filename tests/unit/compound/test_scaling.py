@@ -195,3 +195,16 @@ def test_simulation_charges_each_predictor_against_the_exact_population_curve():
     assert (results["accuracy_lost"] >= -1e-12).all() and results["k_star"].between(1, 16).all()
     table = summary_table(results)
     assert set(table.columns) >= {"within_1pt", "within_2pt", "p90_lost_pts"}
+
+
+def test_filter_vote_simulation_uses_the_verifiers_true_curve():
+    from assay.compound.simulation import draw_case, evaluate
+
+    rng = np.random.default_rng(4)
+    case = draw_case("continuous", "binary", 6, rng).with_verifier(rng)
+    truth = case.true_filter_vote_curve(8)
+    # K = 1: the one sample is the answer whether or not it is accepted
+    assert truth[0] == pytest.approx(case.true_curve(8)[0])
+    assert "accepted" in case.draw(5, rng)
+    results = evaluate(1, (8,), queries=10, k_range=16, seed=3, method="filter_vote")
+    assert len(results) == 12 and (results["accuracy_lost"] >= -1e-12).all()
