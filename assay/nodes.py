@@ -34,10 +34,10 @@ STAGE_VERSIONS = {
     "scaling": 4,  # 4: three predictors, threshold on dev, weighted vote (3: closed-form K*)
     "assembled": 1,
     "selection": 3,  # 3: the selector stops when the last L+1 allocations agree (2: figure)
-    "preferences": 2,  # 2: no second BOS when the tokenizer adds its own
+    "preferences": 3,  # 3: pairs_per_query (2: no second BOS when the tokenizer adds its own)
     "ches": 2,  # 2: the trainer's sequences (EOS, max_length); max_length in the spec
     "policies": 3,  # 3: tracking on the trainer's sequences (2: track_pairs sample)
-    "displacement": 1,
+    "displacement": 2,  # 2: bootstrap intervals, the correlation over every measured pair
     "synthetic": 1,
     "synthscores": 1,
     "finetuned": 1,

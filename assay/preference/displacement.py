@@ -5,8 +5,11 @@ subset, train_pairs, steps, delta_logp_chosen and delta_logp_rejected (mean chan
 start to end over the pairs it trained on), delta_margin, share_chosen_fell,
 heldout_delta_logp_chosen, heldout_share_chosen_fell (the same on held-out pairs),
 spearman_ches (Spearman correlation of length-normalised CHES with the per-pair fall of
-log pi(y+|x), over the trained pairs), spearman_edit (the same for edit-distance
-similarity, the baseline measure), accuracy_before (the initial policy's greedy test
+log pi(y+|x), over the trained pairs) with spearman_ches_low / _high (its 95% bootstrap
+interval over pairs), ches_pairs and spearman_ches_all / _low / _high (the same over every
+pair the run measured, trained, untrained and held out: training may use few pairs while
+the correlation needs many), spearman_edit (the same for edit-distance similarity, the
+baseline measure, over the trained pairs), accuracy_before (the initial policy's greedy test
 accuracy), accuracy_after (the trained policy's), train_seconds.
 
 Figures: ``logprob_curves.svg`` (mean log pi(y+|x) and log pi(y-|x) against the step, one
@@ -21,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 from assay.figures import save
 from assay.preference.tracking import displacement_summary
@@ -52,11 +56,38 @@ def _split(per_pair: pd.DataFrame, split: str) -> tuple[pd.DataFrame, pd.DataFra
     return before, after
 
 
+BOOTSTRAP_ROUNDS = 1000
+
+
 def _spearman(scores: pd.DataFrame, column: str, fall: pd.Series) -> float | None:
     if len(scores) < 3:
         return None
     rho = spearmanr(scores[column], fall).statistic
     return None if pd.isna(rho) else float(rho)
+
+
+def spearman_interval(
+    x: pd.Series, y: pd.Series, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
+) -> tuple[float | None, float | None]:
+    """The 95% percentile bootstrap interval of Spearman's rho over pairs (resampled with
+    replacement, ``rounds`` times, seeded); None with fewer than 3 pairs."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3:
+        return None, None
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(x), size=(rounds, len(x)))
+    ranks_x = np.apply_along_axis(rankdata, 1, x[draws])
+    ranks_y = np.apply_along_axis(rankdata, 1, y[draws])
+    centred_x = ranks_x - ranks_x.mean(axis=1, keepdims=True)
+    centred_y = ranks_y - ranks_y.mean(axis=1, keepdims=True)
+    spread = np.sqrt((centred_x**2).sum(axis=1) * (centred_y**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = (centred_x * centred_y).sum(axis=1) / spread
+    rho = rho[np.isfinite(rho)]
+    if not len(rho):
+        return None, None
+    low, high = np.percentile(rho, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def run_row(run: TrainedRun, ches: pd.DataFrame, accuracy_before: float | None) -> dict[str, Any]:
@@ -71,6 +102,10 @@ def run_row(run: TrainedRun, ches: pd.DataFrame, accuracy_before: float | None) 
     held_summary = displacement_summary(*_split(per_pair, "heldout"))
     scored = trained.merge(ches, on="pair_id")
     fall = scored["logp_chosen_before"] - scored["logp_chosen_after"]
+    everything = per_pair.merge(ches, on="pair_id").dropna(subset=["ln_ches"])
+    fall_all = everything["logp_chosen_before"] - everything["logp_chosen_after"]
+    low, high = spearman_interval(scored["ln_ches"], fall)
+    low_all, high_all = spearman_interval(everything["ln_ches"], fall_all)
     return {
         "run": run.name,
         "variant": run.variant,
@@ -84,6 +119,12 @@ def run_row(run: TrainedRun, ches: pd.DataFrame, accuracy_before: float | None) 
         "heldout_delta_logp_chosen": held_summary["delta_logp_chosen"] if held_summary["pairs"] else None,
         "heldout_share_chosen_fell": held_summary["share_chosen_fell"] if held_summary["pairs"] else None,
         "spearman_ches": _spearman(scored, "ln_ches", fall),
+        "spearman_ches_low": low,
+        "spearman_ches_high": high,
+        "ches_pairs": len(everything),
+        "spearman_ches_all": _spearman(everything, "ln_ches", fall_all),
+        "spearman_ches_all_low": low_all,
+        "spearman_ches_all_high": high_all,
         "spearman_edit": _spearman(scored, "edit_similarity", fall),
         "accuracy_before": accuracy_before,
         "accuracy_after": run.accuracy_after,

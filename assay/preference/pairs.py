@@ -102,12 +102,18 @@ def similarity(a: str, b: str) -> float:
 
 
 def pairs_from_samples(
-    samples: pd.DataFrame, prompts: dict[str, str], rule: str = "random", seed: int = 0
+    samples: pd.DataFrame,
+    prompts: dict[str, str],
+    rule: str = "random",
+    seed: int = 0,
+    per_query: int = 1,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """One pair per query that has both a correct and an incorrect sample.
+    """Up to ``per_query`` distinct pairs per query that has both a correct and an
+    incorrect sample (one chosen per pair, never the same (chosen, rejected) twice).
 
     ``samples`` is the compound stage's table (query_id, sample_index, text, correct);
-    ``prompts`` maps query_id to the prompt text the samples answered.
+    ``prompts`` maps query_id to the prompt text the samples answered. Several pairs per
+    query give CHES and displacement enough pairs to correlate at small sampling cost.
     """
     if rule not in PAIRING_RULES:
         raise DataError(f"pairing rule {rule!r} is not one of {PAIRING_RULES}")
@@ -120,15 +126,31 @@ def pairs_from_samples(
         if not good or not bad:
             without += 1
             continue
-        chosen = rng.choice(good)
-        rejected = _pick(chosen, bad, rule, rng)
-        rows.append(
-            {"query_id": query_id, "prompt": prompts[query_id], "chosen": chosen, "rejected": rejected}
-        )
+        if per_query == 1:
+            chosen = rng.choice(good)
+            picked = [(chosen, _pick(chosen, bad, rule, rng))]
+        else:
+            picked = _pick_several(sorted(set(good)), sorted(set(bad)), rule, rng, per_query)
+        for chosen, rejected in picked:
+            rows.append(
+                {"query_id": query_id, "prompt": prompts[query_id], "chosen": chosen, "rejected": rejected}
+            )
     frame = pd.DataFrame(rows, columns=["query_id", "prompt", "chosen", "rejected"])
     frame.insert(0, "pair_id", [f"pair-{i:06d}" for i in range(len(frame))])
     frame["source"] = f"samples:{rule}"
     return frame, {"queries": int(samples["query_id"].nunique()), "kept": len(frame), "without_pair": without}
+
+
+def _pick_several(
+    good: list[str], bad: list[str], rule: str, rng: random.Random, count: int
+) -> list[tuple[str, str]]:
+    """``count`` distinct (chosen, rejected) combinations: at random, or the most / least
+    similar ones (ties in random order)."""
+    combos = [(g, b) for g in good for b in bad]
+    rng.shuffle(combos)
+    if rule != "random":
+        combos.sort(key=lambda pair: similarity(*pair), reverse=rule == "most_similar")
+    return combos[:count]
 
 
 def _pick(chosen: str, candidates: Sequence[str], rule: str, rng: random.Random) -> str:

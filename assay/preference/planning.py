@@ -50,7 +50,9 @@ def pair_source(study: Study, policy: Artifact, upstream: dict[str, Artifact]) -
             "samples", f"{policy.name}@train", spec, {"model": policy, "task": task}, study.engine_settings()
         )
         upstream.update(samples=study.add(samples), task=task)
-        return SamplesSource(kind="samples", pairing=source["pairing"])
+        return SamplesSource(
+            kind="samples", pairing=source["pairing"], pairs_per_query=source["pairs_per_query"]
+        )
     if source["kind"] == "file":
         path = Path(source["path"]).expanduser().resolve()
         if not path.is_file():

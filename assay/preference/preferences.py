@@ -98,7 +98,7 @@ def build_preferences(
         raise DataError(f"preference.source.kind: {source.kind!r} is not one of {tuple(SOURCES)}")
     if source.kind == "samples":
         prompts = sample_prompts(train, sample_spec, tokenizer)
-        pairs, counts = pairs_from_samples(samples, prompts, source.pairing, seed)
+        pairs, counts = pairs_from_samples(samples, prompts, source.pairing, seed, source.pairs_per_query)
     else:
         pairs, counts = user_pairs(source, tokenizer)
     if len(pairs) < 2:

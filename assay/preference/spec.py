@@ -29,6 +29,7 @@ class SamplesSource(Spec):
 
     kind: str  # "samples"
     pairing: str  # random, most_similar or least_similar
+    pairs_per_query: int
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -43,7 +44,7 @@ def test_pairs_from_samples_use_the_rendered_sampling_prompt(tokenizer):
     )
     spec = {"shots": 2, "model_kind": "instruct", "answer_format": "number"}
     pairs, counts = build_preferences(
-        SamplesSource("samples", "random"), tokenizer, 0.5, 0, samples, train_split(), spec
+        SamplesSource("samples", "random", 1), tokenizer, 0.5, 0, samples, train_split(), spec
     )
     assert counts["kept"] == 2 and counts["without_pair"] == 1
     assert counts["train_pairs"] == 1 and counts["heldout_pairs"] == 1
@@ -158,7 +159,41 @@ def test_displacement_table_from_per_pair_logprobs_and_ches(tiny_checkpoint):
     assert row["share_chosen_fell"] == pytest.approx(0.5)
     assert row["heldout_share_chosen_fell"] == pytest.approx(0.5)
     assert -1 <= row["spearman_ches"] <= 1 and row["accuracy_after"] == 0.2
+    assert row["spearman_ches_low"] <= row["spearman_ches"] <= row["spearman_ches_high"]
+    assert row["ches_pairs"] == 6 and -1 <= row["spearman_ches_all"] <= 1  # held-out pairs too
     json.dumps(row.to_dict(), default=str)
+
+
+def test_bootstrap_interval_of_spearman_covers_a_strong_correlation_and_narrows_with_pairs():
+    from assay.preference.displacement import spearman_interval
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    y = x + rng.normal(scale=0.5, size=400)
+    low, high = spearman_interval(x, y)
+    assert 0.8 < low < high < 0.95
+    few_low, few_high = spearman_interval(x[:20], y[:20])
+    assert few_high - few_low > 2 * (high - low)
+    assert spearman_interval(x[:2], y[:2]) == (None, None)
+
+
+def test_several_pairs_per_query_are_distinct_combinations():
+    from assay.preference.pairs import pairs_from_samples
+
+    samples = pd.DataFrame(
+        {
+            "query_id": ["a"] * 5 + ["b"] * 2,
+            "text": ["#### 1", "#### 1 ok", "#### 2", "#### 3", "#### 4", "#### 5", "#### 6"],
+            "correct": [True, True, False, False, False, True, False],
+        }
+    )
+    pairs, counts = pairs_from_samples(samples, {"a": "pa", "b": "pb"}, "random", 0, per_query=4)
+    per_query = pairs.groupby("query_id").size().to_dict()
+    assert per_query == {"a": 4, "b": 1} and counts["kept"] == 5
+    combos = list(zip(pairs["chosen"], pairs["rejected"]))
+    assert len(set(combos)) == len(combos)
+    similar, _ = pairs_from_samples(samples, {"a": "pa", "b": "pb"}, "most_similar", 0, per_query=2)
+    assert len(similar) == 3
 
 
 def test_hub_source_in_its_own_layout_becomes_chat_rendered_pairs(tokenizer, repo):
