@@ -38,8 +38,8 @@ STAGE_VERSIONS = {
     "ches": 2,  # 2: the trainer's sequences (EOS, max_length); max_length in the spec
     "policies": 3,  # 3: tracking on the trainer's sequences (2: track_pairs sample)
     "displacement": 2,  # 2: bootstrap intervals, the correlation over every measured pair
-    "synthetic": 1,
-    "synthscores": 1,
+    "synthetic": 2,  # 2: per-method temperature, duplicates kept and flagged, near-misses repaired
+    "synthscores": 2,  # 2: diversity at a common size, IR in the reference's format
     "finetuned": 1,
 }
 

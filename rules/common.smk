@@ -211,6 +211,21 @@ def get_study_tables():
     return tables
 
 
+def get_study_figures():
+    """The per-study figures of the stages this study has, each in its report category."""
+    figures = []
+    if PLAN.stage("synthscores"):
+        figures.append(
+            report(
+                f"{RESULTS}/synthetic.svg",
+                caption="../report/synthetic.rst",
+                category="Synthetic data",
+                labels={"figure": "diversity against quality"},
+            )
+        )
+    return figures
+
+
 def in_report(path, caption, table):
     """A per-study table marked for the report's Tables category."""
     flag = report

@@ -13,6 +13,7 @@ rule index_study:
         ),
         summary=f"{RESULTS}/summary.md",
         tables=get_study_tables(),
+        figures=get_study_figures(),
         figure=report(
             f"{RESULTS}/accuracy_by_difficulty.svg",
             caption="../report/accuracy.rst",

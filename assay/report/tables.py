@@ -15,11 +15,14 @@
   predicted_accuracy, achieved_accuracy, achieved_low, achieved_high, queries,
   calls_per_query, calls_spent;
 * ``allocations.csv``: system, method, allocation, train_accuracy, test_accuracy, calls;
-* ``synthetic.csv`` (when the synthetic stage runs): method, requested, kept, rejected,
-  duplicates, cosine_similarity, distinct_2, vendi, ir, ir_chance, validity (a share, or
-  "not checkable"), accuracy_before / accuracy_after (the student's greedy test accuracy
-  before and after SFT on the set), output_tokens and generation_s (BARE's include its
-  base drafts);
+* ``synthetic.csv`` (when the synthetic stage runs): per method, the mean over seeds and
+  its spread (``*_sd``) of kept, repaired, duplicates, cosine_similarity, distinct_2 and
+  vendi (at the common size diversity_n), ir and validity (a share, or "not
+  checkable"); the whole set's vendi_all; ir_trials, ir_parse_failures; ir_detectable and
+  validity_detectable (the smallest difference between two methods the trials and items
+  can detect); the embedder; accuracy_before / accuracy_after (the student's greedy test
+  accuracy before and after SFT on the first seed's set), output_tokens and generation_s
+  summed over seeds (BARE's include its base drafts);
 * ``preference.csv`` (when the preference stage runs): policy and the columns of
   :mod:`assay.preference.displacement`'s table (run, variant, subset, ..., accuracy_after);
 * ``summary.md``: those tables in Markdown, with each artifact's key and the package
@@ -32,9 +35,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from assay.figures import accuracy_figure
+from assay.figures import accuracy_figure, synthetic_figure
 
 SCALING_COLUMNS = [
     "pool_size",
@@ -143,18 +147,31 @@ def allocations_table(index: dict[str, Any]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
-SYNTHETIC_COLUMNS = [
-    "method",
-    "requested",
+#: per-seed values averaged over seeds (the spread beside each is its standard deviation)
+SYNTHETIC_MEASURES = (
     "kept",
-    "rejected",
+    "repaired",
     "duplicates",
     "cosine_similarity",
     "distinct_2",
     "vendi",
     "ir",
-    "ir_chance",
     "validity",
+)
+SYNTHETIC_COLUMNS = [
+    "method",
+    "seeds",
+    "requested",
+    *(c for m in SYNTHETIC_MEASURES for c in (m, f"{m}_sd")),
+    "rejected",
+    "diversity_n",
+    "vendi_all",
+    "ir_chance",
+    "ir_trials",
+    "ir_parse_failures",
+    "ir_detectable",
+    "validity_detectable",
+    "embedder",
     "accuracy_before",
     "accuracy_after",
     "output_tokens",
@@ -166,8 +183,16 @@ def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def synthetic_table(index: dict[str, Any]) -> pd.DataFrame:
-    """Method x (N kept, diversity, IR, validity, student accuracy before/after, cost)."""
+def detectable_difference(p: float | None, n: int) -> float | None:
+    """The smallest difference between two methods' shares (each over n trials) that a
+    two-sided test at 5% detects with 80% power: (1.96 + 0.84) sqrt(2 p (1 - p) / n)."""
+    if p is None or n < 1:
+        return None
+    return float((1.96 + 0.84) * np.sqrt(2 * max(p * (1 - p), 0.05 * 0.95) / n))
+
+
+def synthetic_runs(index: dict[str, Any]) -> pd.DataFrame:
+    """One row per (method, seed) set: counts, scores, student accuracy, cost."""
     stages = index["stages"]
     by_key = {
         entry["key"]: (stage, name) for stage, entries in stages.items() for name, entry in entries.items()
@@ -177,36 +202,82 @@ def synthetic_table(index: dict[str, Any]) -> pd.DataFrame:
         for entry in stages.get("evaluate", {}).values()
     }
     rows = []
-    for method, scores_entry in stages.get("synthscores", {}).items():
-        items_entry = stages["synthetic"][method]
+    for name, scores_entry in stages.get("synthscores", {}).items():
+        items_entry = stages["synthetic"][name]
         manifest = _read_json(Path(items_entry["path"]) / "manifest.json")
         scores = _read_json(Path(scores_entry["path"]) / "scores.json")
         tokens, seconds = manifest.get("output_tokens"), manifest.get("wall_time_s")
         drafts_key = items_entry["upstream"].get("drafts")
         if drafts_key:  # BARE also pays for the base drafts it refines
-            stage, name = by_key[drafts_key]
-            drafts = _read_json(Path(stages[stage][name]["path"]) / "manifest.json")
+            stage, drafts_name = by_key[drafts_key]
+            drafts = _read_json(Path(stages[stage][drafts_name]["path"]) / "manifest.json")
             tokens, seconds = tokens + drafts.get("output_tokens", 0), seconds + drafts.get("wall_time_s", 0)
         trained = next(
             (e for e in stages.get("finetuned", {}).values() if e["upstream"]["items"] == items_entry["key"]),
             None,
         )
-        before = after = None
-        if trained:
-            before = accuracy_of_model.get(trained["upstream"]["model"])
-            after = accuracy_of_model.get(trained["key"])
+        counts = manifest["counts"]
         rows.append(
             {
-                "method": method,
-                **{k: manifest["counts"][k] for k in ("requested", "kept", "rejected", "duplicates")},
-                **{k: scores.get(k) for k in ("cosine_similarity", "distinct_2", "vendi", "ir", "ir_chance")},
-                "validity": scores.get("validity") if scores.get("validity") is not None else "not checkable",
-                "accuracy_before": before,
-                "accuracy_after": after,
+                "method": manifest["spec"]["method"],
+                "seed": manifest["spec"]["seed"],
+                **{k: counts.get(k) for k in ("requested", "kept", "repaired", "rejected", "duplicates")},
+                **{k: scores.get(k) for k in ("cosine_similarity", "distinct_2", "vendi", "ir", "validity")},
+                **{k: scores.get(k) for k in ("diversity_n", "vendi_all", "ir_chance", "ir_trials")},
+                "ir_parse_failures": scores.get("ir_parse_failures"),
+                "validity_check": scores.get("validity_check"),
+                "embedder": scores.get("embedder"),
+                "accuracy_before": accuracy_of_model.get(trained["upstream"]["model"]) if trained else None,
+                "accuracy_after": accuracy_of_model.get(trained["key"]) if trained else None,
                 "output_tokens": tokens,
-                "generation_s": round(seconds, 1) if seconds is not None else None,
+                "generation_s": seconds,
             }
         )
+    return pd.DataFrame(rows)
+
+
+def synthetic_table(index: dict[str, Any]) -> pd.DataFrame:
+    """Per method: the mean over seeds of counts and scores with their spread (``*_sd``,
+    standard deviation over seeds; 0 with one seed), the smallest IR and validity
+    differences the trials and items can detect, student accuracy before/after SFT on the
+    first seed's set, and cost."""
+    runs = synthetic_runs(index)
+    rows = []
+    for method, part in runs.groupby("method", sort=False) if len(runs) else []:
+        row: dict[str, Any] = {
+            "method": method,
+            "seeds": len(part),
+            "requested": int(part["requested"].iloc[0]),
+        }
+        for measure in SYNTHETIC_MEASURES:
+            values = pd.to_numeric(part[measure], errors="coerce")
+            row[measure] = float(values.mean()) if values.notna().any() else None
+            row[f"{measure}_sd"] = float(values.std(ddof=1)) if values.notna().sum() > 1 else 0.0
+        if row["validity"] is None:
+            row["validity"] = "not checkable" if part["validity_check"].str.startswith("not").any() else None
+        trials = int(part["ir_trials"].fillna(0).sum())
+        kept = int(part["kept"].fillna(0).sum())
+        validity = row["validity"] if isinstance(row["validity"], float) else None
+        row |= {
+            "rejected": float(part["rejected"].mean()),
+            "diversity_n": int(part["diversity_n"].iloc[0]) if part["diversity_n"].notna().any() else None,
+            "vendi_all": float(part["vendi_all"].mean()) if part["vendi_all"].notna().any() else None,
+            "ir_chance": part["ir_chance"].iloc[0],
+            "ir_trials": trials,
+            "ir_parse_failures": int(part["ir_parse_failures"].fillna(0).sum()),
+            "ir_detectable": detectable_difference(row["ir"], trials),
+            "validity_detectable": detectable_difference(validity, kept),
+            "embedder": part["embedder"].iloc[0],
+            "accuracy_before": part["accuracy_before"].dropna().iloc[0]
+            if part["accuracy_before"].notna().any()
+            else None,
+            "accuracy_after": part["accuracy_after"].dropna().iloc[0]
+            if part["accuracy_after"].notna().any()
+            else None,
+            "output_tokens": int(part["output_tokens"].sum()),
+            "generation_s": round(float(part["generation_s"].sum()), 1),
+        }
+        rows.append(row)
     return pd.DataFrame(rows, columns=SYNTHETIC_COLUMNS)
 
 
@@ -329,6 +400,7 @@ def write_study_index(index: dict[str, Any], results_dir: str | Path) -> dict[st
         paths["synthetic.csv"] = folder / "synthetic.csv"
         synthetic = synthetic_table(index)
         synthetic.to_csv(paths["synthetic.csv"], index=False)
+        synthetic_figure(synthetic_runs(index), synthetic, folder / "synthetic")
         sections += ["## Synthetic data: BARE and its baselines\n", _markdown(synthetic)]
     if "displacement" in index["stages"]:
         paths["preference.csv"] = folder / "preference.csv"

@@ -11,11 +11,13 @@ Files of a ``synthetic`` artifact:
 * ``drafts.parquet``: draft_index, raw (the model's text for the item), output_tokens;
 * ``items.parquet``: id, method, question, solution, answer, draft (the base draft;
   null for instruct_fewshot), refinement (the instruct model's text; null for
-  base_fewshot), generator (models, ``base -> instruct`` for BARE), seed;
+  base_fewshot), generator (models, ``base -> instruct`` for BARE), seed, duplicate
+  (an exact duplicate question of an earlier item, after whitespace and case folding),
+  repair (what was repaired in a near-miss draft, null for none);
 * ``rejects.parquet``: id, method, text, reason (drafts that did not parse, never
   dropped silently);
-* manifest ``counts``: requested, parsed, rejected, duplicates, kept (exact duplicate
-  questions, after whitespace and case folding, are removed and counted).
+* manifest ``counts``: requested, parsed, repaired, rejected, duplicates, kept (with
+  ``drop_duplicates`` the duplicates are removed; by default they stay, as generated).
 """
 
 from __future__ import annotations
@@ -93,18 +95,21 @@ def _fold(text: str) -> str:
 def assemble(
     outputs: pd.DataFrame, spec: SyntheticSpec, generator: str
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
-    """Parse every output into the task's fields; rejects with their reason; exact
-    duplicate questions removed and counted."""
-    items, rejects, seen, duplicates = [], [], set(), 0
+    """Parse (and, with ``spec.repair``, repair) every output into the task's fields;
+    rejects with their reason; exact duplicate questions flagged and counted (dropped
+    with ``spec.drop_duplicates``)."""
+    items, rejects, seen, duplicates, repaired = [], [], set(), 0, 0
     for row in outputs.itertuples():
         item_id = f"{spec.method}-{row.draft_index:05d}"
-        parsed = parse_item(row.raw)
+        parsed = parse_item(row.raw, repair=spec.repair)
         if parsed.reject:
             rejects.append({"id": item_id, "method": spec.method, "text": row.raw, "reason": parsed.reject})
             continue
+        repaired += parsed.repair is not None
         key = _fold(parsed.question)
-        if key in seen:
-            duplicates += 1
+        duplicate = key in seen
+        duplicates += duplicate
+        if duplicate and spec.drop_duplicates:
             continue
         seen.add(key)
         draft = getattr(row, "draft", None) if spec.method == "bare" else None
@@ -119,14 +124,29 @@ def assemble(
                 "refinement": None if spec.method == "base_fewshot" else row.raw,
                 "generator": generator,
                 "seed": spec.seed,
+                "duplicate": duplicate,
+                "repair": parsed.repair,
             }
         )
-    columns = ["id", "method", "question", "solution", "answer", "draft", "refinement", "generator", "seed"]
+    columns = [
+        "id",
+        "method",
+        "question",
+        "solution",
+        "answer",
+        "draft",
+        "refinement",
+        "generator",
+        "seed",
+        "duplicate",
+        "repair",
+    ]
     items_frame = pd.DataFrame(items, columns=columns)
     rejects_frame = pd.DataFrame(rejects, columns=["id", "method", "text", "reason"])
     counts = {
         "requested": spec.n,
         "parsed": len(outputs) - len(rejects),
+        "repaired": repaired,
         "rejected": len(rejects),
         "duplicates": duplicates,
         "kept": len(items_frame),

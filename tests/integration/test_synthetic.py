@@ -23,7 +23,10 @@ def test_every_method_writes_items_rejects_and_counts(smoke_run):
         rejects = pd.read_parquet(folder / "rejects.parquet")
         assert counts["requested"] == 6 == len(pd.read_parquet(folder / "drafts.parquet"))
         assert counts["kept"] == len(items) and counts["rejected"] == len(rejects)
-        assert counts["kept"] + counts["rejected"] + counts["duplicates"] == 6
+        assert counts["kept"] + counts["rejected"] == 6  # duplicates kept, flagged
+        assert items["duplicate"].sum() == counts["duplicates"]
+        assert items["repair"].notna().sum() == counts["repaired"]
+        assert manifest["spec"]["temperature"] == (1.2 if method == "instruct_fewshot" else 0.7)
         assert (items["method"] == method).all() and items["answer"].notna().all()
         assert rejects["reason"].str.len().gt(0).all()
     bare = index["stages"]["synthetic"]["bare"]
@@ -37,15 +40,18 @@ def test_scores_finetuned_students_and_the_method_table(smoke_run):
     for entry in index["stages"]["synthscores"].values():
         scores = json.loads((smoke_run / entry["path"] / "scores.json").read_text())
         assert scores["ir_chance"] == 0.75 and scores["ir_trials"] <= 4
-        if scores["items"] >= 2:
-            assert -1 <= scores["cosine_similarity"] <= 1 and 1 <= scores["vendi"] <= scores["items"]
+        assert 0 <= scores["ir_parse_failures"] <= scores["ir_trials"]
+        assert scores["embedder"] == "all-MiniLM-L6-v2"
+        if scores["items"] >= scores["diversity_n"]:
+            assert -1 <= scores["cosine_similarity"] <= 1 and 1 <= scores["vendi"] <= scores["diversity_n"]
     for entry in index["stages"]["finetuned"].values():
         folder = smoke_run / entry["path"]
         log = pd.read_parquet(folder / "train_log.parquet")
         assert len(log) == json.loads((folder / "manifest.json").read_text())["steps"] == 2
         assert (folder / "checkpoint" / "model.safetensors").is_file()
     table = pd.read_csv(smoke_run / "results" / "smoke" / "synthetic.csv")
-    assert set(table["method"]) == METHODS
+    assert set(table["method"]) == METHODS and (table["embedder"] == "all-MiniLM-L6-v2").all()
+    assert (table["seeds"] == 1).all() and (table["ir_detectable"] > 0).all()
     assert table["accuracy_before"].between(0, 1).all() and table["accuracy_after"].between(0, 1).all()
     bare, base = (table.set_index("method").loc[m] for m in ("bare", "base_fewshot"))
     assert bare["output_tokens"] > base["output_tokens"]  # BARE pays for the drafts it refines

@@ -247,15 +247,21 @@ def test_bad_preference_fields_name_the_field(config, update, field):
 def test_synthetic_plan_bare_refines_the_base_drafts(config):
     plan = build_plan(config)
     sets = plan.stage("synthetic")
-    assert set(sets) == {"bare", "instruct_fewshot", "base_fewshot"}
+    methods = {"bare", "instruct_fewshot", "base_fewshot"}
+    assert set(sets) == methods | {f"{m}-seed1" for m in methods}  # two seeds
     assert sets["bare"].upstream["drafts"] is sets["base_fewshot"]
+    assert sets["bare-seed1"].upstream["drafts"] is sets["base_fewshot-seed1"]
+    assert sets["base_fewshot-seed1"].spec.seed == 1
+    assert plan.stage("synthscores")["bare-seed1"].spec.seed == 1
+    assert sets["instruct_fewshot"].spec.temperature == 1.2 and sets["bare"].spec.temperature == 0.7
     assert sets["bare"].upstream["model"] is plan.models["smollm2-135m-instruct"]
     assert sets["base_fewshot"].upstream["model"] is plan.models["gemma3-270m"]
     for name, trained in plan.stage("finetuned").items():
         method = name.removeprefix("smollm2-135m-instruct+sft-")
         assert trained.upstream["items"] is sets[method]
         assert plan.evaluations[trained.name].upstream["model"] is trained
-    only_bare = build_plan(validate(deep_merge(config, {"synthetic": {"methods": ["bare"]}})))
+    assert len(plan.stage("finetuned")) == 3  # the student learns from the first seed's sets
+    only_bare = build_plan(validate(deep_merge(config, {"synthetic": {"methods": ["bare"], "seeds": [0]}})))
     assert set(only_bare.stage("synthetic")) == {"bare", "base_fewshot"}  # drafts still made
     assert set(only_bare.stage("synthscores")) == {"bare"}
 

@@ -79,8 +79,9 @@ def test_assemble_keeps_rejects_with_reasons_and_counts_duplicates(spec_of):
             "output_tokens": [10, 10, 3, 10],
         }
     )
-    items, rejects, counts = assemble(outputs, spec_of("synthetic", "base_fewshot", n=4), "gemma")
-    assert counts == {"requested": 4, "parsed": 3, "rejected": 1, "duplicates": 1, "kept": 2}
+    spec = spec_of("synthetic", "base_fewshot", n=4, drop_duplicates=True)
+    items, rejects, counts = assemble(outputs, spec, "gemma")
+    assert counts == {"requested": 4, "parsed": 3, "repaired": 0, "rejected": 1, "duplicates": 1, "kept": 2}
     assert rejects.iloc[0].to_dict() == {
         "id": "base_fewshot-00002",
         "method": "base_fewshot",
@@ -89,6 +90,30 @@ def test_assemble_keeps_rejects_with_reasons_and_counts_duplicates(spec_of):
     }
     assert items["id"].tolist() == ["base_fewshot-00000", "base_fewshot-00003"]
     assert items["draft"].notna().all() and items["refinement"].isna().all()
+    # by default what was generated is kept: the duplicate is flagged, not dropped
+    kept, _, counts = assemble(outputs, spec_of("synthetic", "base_fewshot", n=4), "gemma")
+    assert counts["kept"] == 3 and counts["duplicates"] == 1
+    assert kept["duplicate"].tolist() == [False, True, False]
+
+
+def test_near_miss_drafts_are_repaired_and_counted(spec_of):
+    assert parse_item("Q: Eve has 4 hats.\nA: 4 + 1 = 5").reject is not None
+    fixed = parse_item("Q: Eve has 4 hats and buys 1.\nSolution: 4 + 1 = 5. The answer is 5.", repair=True)
+    assert fixed.reject is None and fixed.answer == "5"
+    assert fixed.repair == "question label, answer label, final answer line"
+    assert fixed.solution.endswith("#### 5")
+    stated = parse_item("Question: Eve?\nAnswer: 2 * 3 = 6", repair=True)
+    assert stated.answer == "6" and stated.repair == "final answer line"
+    # no number stated at the end: still a reject, with the original reason
+    assert parse_item("Question: Eve?\nAnswer: five", repair=True).reject == "no final '#### <number>' line"
+    assert parse_item("Question: A?\nAnswer: 1 + 1 = 2\n#### 2", repair=True).repair is None
+    outputs = pd.DataFrame(
+        {"draft_index": [0, 1], "raw": ["Q: A?\nA: 1 + 1 = 2", "nothing"], "output_tokens": [5, 1]}
+    )
+    items, _, counts = assemble(outputs, spec_of("synthetic", "base_fewshot", n=2, repair=True), "gemma")
+    assert counts["repaired"] == 1 and items["repair"].tolist() == [
+        "question label, answer label, final answer line"
+    ]
 
 
 def test_examples_are_fixed_by_seed_and_need_enough_train_items(spec_of):
@@ -141,6 +166,28 @@ def test_ir_trials_place_one_synthetic_item_among_three_real_ones():
     for trial in trials.itertuples():
         assert trial.text.count("Example ") == 4
         assert f"Example {trial.position}:\nQuestion: SYN Q" in trial.text
-    judged = trials.assign(picked=[trials.position[0], None], fooled=pd.array([False, None], dtype="boolean"))
-    assert indistinguishability(judged) == {"ir": 0.0, "ir_chance": 0.75, "ir_trials": 2, "ir_unanswered": 1}
-    assert parse_pick("Example 3 is bad") == 3 and parse_pick("none") is None
+    judged = trials.assign(picked=pd.array([trials.position[0], None], dtype="Int64"), fooled=[False, False])
+    # a verdict without 'Answer: N' counts as not fooled, and is counted
+    assert indistinguishability(judged) == {
+        "ir": 0.0,
+        "ir_chance": 0.75,
+        "ir_trials": 2,
+        "ir_parse_failures": 1,
+    }
+    assert parse_pick("Example 2 looks odd... Answer: 3") == 3
+    assert parse_pick("Answer: 1. On reflection, Answer: **4**") == 4
+    assert parse_pick("Example 3 is bad") is None and parse_pick("none") is None
+
+
+def test_diversity_is_compared_at_one_size_with_its_spread():
+    from assay.synthetic.synthscores import diversity
+
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(20, 8))
+    texts = [f"item {i} about {i % 3}" for i in range(20)]
+    scores = diversity(embeddings, texts, size=6, draws=15, seed=0)
+    assert scores["diversity_n"] == 6 and 1 <= scores["vendi"] <= 6 and scores["vendi_sd"] > 0
+    assert scores["vendi_all"] > scores["vendi"]  # Vendi grows with the number of items
+    assert scores == diversity(embeddings, texts, size=6, draws=15, seed=0)  # seeded
+    too_few = diversity(embeddings[:4], texts[:4], size=6, draws=15, seed=0)
+    assert too_few["vendi"] is None and too_few["vendi_all"] is not None
