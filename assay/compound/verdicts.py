@@ -3,8 +3,8 @@
 ``verdicts.parquet`` (rule ``give_verdicts``), one row per sample:
 ``query_id``, ``sample_index``, ``verdict`` (the judge's text), ``said_correct`` (bool:
 the text contains ``[[correct]]`` and not ``[[wrong]]``), ``confidence`` (the judge's
-probability of ``correct]]`` against ``wrong]]`` after its review and ``Verdict: [[``,
-from log-probs), ``output_tokens``.
+probability of the accept token ``correct`` against the reject token ``wrong`` after its
+review and ``Verdict: [[``, from the next-token log-probs), ``output_tokens``.
 
 Why a confidence: a small judge may never write ``[[correct]]`` (the default study's did
 not), so its text verdict filters nothing; its relative probability of the two verdicts
@@ -37,7 +37,7 @@ def judge_prompt(question: str, proposed: str, judge_kind: str) -> Prompt:
 
 
 VERDICT_PREFIX = "\n\nVerdict: [["
-VERDICT_CHOICES = ("correct]]", "wrong]]")
+VERDICT_CHOICES = ("correct", "wrong")  # the accept and reject tokens after the prefix
 
 
 def parse_verdict(text: str) -> bool:
@@ -56,7 +56,7 @@ def judge_samples(
     ]
     completions = engine.generate(prompts, SamplingSpec(max_tokens=max_tokens, stop=("\n\n\n",)))
     verdicts = [c.texts[0] for c in completions]
-    scores = engine.choice_logprobs(prompts, [v.rstrip() + VERDICT_PREFIX for v in verdicts], VERDICT_CHOICES)
+    scores = engine.token_logprobs(prompts, [v.rstrip() + VERDICT_PREFIX for v in verdicts], VERDICT_CHOICES)
     confidence = [float(1.0 / (1.0 + np.exp(wrong - right))) for right, wrong in scores]
     return pd.DataFrame(
         {

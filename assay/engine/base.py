@@ -139,28 +139,35 @@ class Engine(abc.ABC):
                 )
         return done
 
-    def choice_logprobs(
-        self, prompts: Sequence[Prompt], prefixes: Sequence[str], choices: Sequence[str]
+    def token_logprobs(
+        self, prompts: Sequence[Prompt], prefixes: Sequence[str], candidates: Sequence[str]
     ) -> list[list[float]]:
-        """log p(choice | prompt rendered as for ``generate``, then prefix) for every prompt
-        and every choice, summed over the choice's tokens. The choice's tokens are those where
-        the tokenisation of context + choice stops agreeing with that of the context alone,
-        so a choice that merges with the context's last token is still scored whole."""
-        sequences, starts = [], []
+        """log p(first token of each candidate | prompt rendered as for ``generate``, then
+        prefix), per prompt and candidate: a verdict's probability from one forward pass at
+        the verdict's position. The candidate's first token is where the tokenisation of
+        context + candidate stops agreeing with that of the context alone."""
+        wanted: dict[tuple[int, ...], list[int]] = {}  # context -> tokens scored after it
+        where: list[list[tuple[tuple[int, ...], int]]] = []
         for prompt, prefix in zip(prompts, prefixes, strict=True):
             context = self.render(prompt) + prefix
             special = isinstance(prompt, str)  # chat templates already write the BOS token
             head = self.tokenize(context, special)
-            for choice in choices:
-                ids = self.tokenize(context + choice, special)
+            row = []
+            for candidate in candidates:
+                ids = self.tokenize(context + candidate, special)
                 start = next((i for i, (a, b) in enumerate(zip(head, ids)) if a != b), len(head))
                 if start >= len(ids):
-                    raise EngineError(f"choice {choice!r} adds no token to its context")
-                sequences.append(ids)
-                starts.append(start)
-        scores = self._score(sequences, starts)
-        width = len(choices)
-        return [scores[i : i + width] for i in range(0, len(scores), width)]
+                    raise EngineError(f"candidate {candidate!r} adds no token to its context")
+                key = tuple(ids[:start])
+                wanted.setdefault(key, [])
+                if ids[start] not in wanted[key]:
+                    wanted[key].append(ids[start])
+                row.append((key, ids[start]))
+            where.append(row)
+        keys = list(wanted)
+        scores = self._next_token_logprobs([list(k) for k in keys], [wanted[k] for k in keys])
+        found = {(k, t): score for k, row in zip(keys, scores) for t, score in zip(wanted[k], row)}
+        return [[found[place] for place in row] for row in where]
 
     def render(self, prompt: Prompt) -> str:
         """The text the model sees: chat messages through the checkpoint's chat template."""
@@ -174,9 +181,9 @@ class Engine(abc.ABC):
     def tokenize(self, text: str, special: bool) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
 
-    def _score(self, sequences: list[list[int]], starts: list[int]) -> list[float]:
-        """Sum of log p(token | earlier tokens) over ``sequence[start:]``, per sequence."""
-        raise NotImplementedError(f"the {self.name} engine does not score sequences")
+    def _next_token_logprobs(self, contexts: list[list[int]], tokens: list[list[int]]) -> list[list[float]]:
+        """log p(token | context) for each context and each of its tokens."""
+        raise NotImplementedError(f"the {self.name} engine does not score tokens")
 
     def _start(self, sampling: SamplingSpec) -> None:  # noqa: B027 - optional hook
         """Called once per ``generate`` before the first chunk (seeding, for instance)."""

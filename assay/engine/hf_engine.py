@@ -34,28 +34,20 @@ class HFEngine(Engine):
         self.model.eval()
         self.start_seconds = time.time() - started
 
-    def _score(self, sequences: list[list[int]], starts: list[int]) -> list[float]:
-        """Teacher-forced log-probs, right-padded batches of ``hf_batch_size``."""
+    def _next_token_logprobs(self, contexts: list[list[int]], tokens: list[list[int]]) -> list[list[float]]:
+        """One left-padded forward per batch, logits at the last position only."""
         torch = self.torch
-        scores: list[float] = []
-        pad = self.tokenizer.pad_token_id
+        out: list[list[float]] = []
         size = self.spec.hf_batch_size
-        for first in range(0, len(sequences), size):
-            batch, begin = sequences[first : first + size], starts[first : first + size]
-            width = max(map(len, batch))
-            ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, seq in enumerate(batch):
-                ids[row, : len(seq)] = torch.tensor(seq)
-                mask[row, : len(seq)] = 1
+        for first in range(0, len(contexts), size):
+            batch = contexts[first : first + size]
+            padded = self.tokenizer.pad({"input_ids": batch}, return_tensors="pt").to(self.device)
             with torch.no_grad():
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-            logprobs = torch.log_softmax(logits.float(), dim=-1)
-            for row, (seq, start) in enumerate(zip(batch, begin)):
-                targets = torch.tensor(seq[start:], device=self.device)
-                picked = logprobs[row, start - 1 : len(seq) - 1].gather(1, targets[:, None])
-                scores.append(float(picked.sum()))
-        return scores
+                logits = self.model(**padded, logits_to_keep=1).logits[:, -1].float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            for row, wanted in enumerate(tokens[first : first + size]):
+                out.append([float(logprobs[row, t]) for t in wanted])
+        return out
 
     def _start(self, sampling: SamplingSpec) -> None:
         self.torch.manual_seed(self.spec.seed if sampling.seed is None else sampling.seed)

@@ -90,18 +90,25 @@ class VLLMEngine(Engine):
     def tokenizer(self):
         return self.llm.get_tokenizer()
 
-    def _score(self, sequences: list[list[int]], starts: list[int]) -> list[float]:
-        """The prompt's own log-probs (``prompt_logprobs=0``: each position's actual token),
-        one generated token that is thrown away."""
+    def _next_token_logprobs(self, contexts: list[list[int]], tokens: list[list[int]]) -> list[list[float]]:
+        """One generated token per context and candidate, the candidate forced with
+        ``allowed_token_ids``: vLLM returns the sampled token's log-prob from the raw
+        model output (before the mask), which is log p(candidate | context). The context's
+        prefill is cached across the candidates' calls."""
         from vllm import SamplingParams
 
-        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
-        outputs = self.llm.generate([{"prompt_token_ids": ids} for ids in sequences], params, use_tqdm=False)
-        scores = []
-        for ids, start, output in zip(sequences, starts, outputs, strict=True):
-            logprobs = output.prompt_logprobs
-            scores.append(float(sum(logprobs[i][ids[i]].logprob for i in range(start, len(ids)))))
-        return scores
+        out = [[0.0] * len(t) for t in tokens]
+        for j in range(max(map(len, tokens), default=0)):
+            rows = [i for i, t in enumerate(tokens) if j < len(t)]
+            params = [
+                SamplingParams(max_tokens=1, temperature=0.0, logprobs=0, allowed_token_ids=[tokens[i][j]])
+                for i in rows
+            ]
+            prompts = [{"prompt_token_ids": contexts[i]} for i in rows]
+            for i, result in zip(rows, self.llm.generate(prompts, params, use_tqdm=False), strict=True):
+                sample = result.outputs[0]
+                out[i][j] = float(sample.logprobs[0][tokens[i][j]].logprob)
+        return out
 
     def close(self) -> None:
         self.llm = None

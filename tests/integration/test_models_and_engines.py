@@ -51,6 +51,25 @@ def test_vllm_and_transformers_agree_greedily(smoke_run):
     assert texts["vllm"] == texts["hf"]
 
 
+def test_both_engines_give_the_same_verdict_token_log_probs(smoke_run):
+    """The judge's confidence: vLLM forces each candidate token and reports its raw
+    log-prob; transformers reads the next-token distribution. They must agree."""
+    from assay.compound.verdicts import VERDICT_CHOICES, VERDICT_PREFIX
+
+    checkpoint = _checkpoint(smoke_run, "smollm2-135m-instruct")
+    prompts = [
+        [{"role": "user", "content": "Is 3 + 4 = 7? End with [[correct]] or [[wrong]]."}],
+        "Review: 2 + 2 = 5 is",
+    ]
+    prefixes = ["It adds up." + VERDICT_PREFIX, " off by one." + VERDICT_PREFIX]
+    scores = {}
+    for backend in ("vllm", "hf"):
+        with load_engine(checkpoint, EngineSpec(backend=backend, dtype="float32")) as engine:
+            scores[backend] = engine.token_logprobs(prompts, prefixes, VERDICT_CHOICES)
+    for vllm_row, hf_row in zip(scores["vllm"], scores["hf"]):
+        assert vllm_row == pytest.approx(hf_row, abs=2e-3)
+
+
 def test_trained_checkpoints_load_in_both_engines(smoke_run):
     """A fine-tuned (SFT) and a preference-trained (DPO) checkpoint, LoRA merged, serve in
     vLLM and transformers alike; greedy outputs agree in float32."""

@@ -91,21 +91,26 @@ def test_pool_engines_share_the_gpu_memory():
     assert spec.gpu_memory_utilization == pytest.approx(0.3) and spec.kv_cache_gb == 1
 
 
-def test_choice_logprobs_are_the_teacher_forced_log_probs_of_each_choice(hf_engine):
+def test_token_logprobs_are_the_next_token_log_probs_of_each_candidate(hf_engine):
     import torch
 
-    prompts = ["Is 2 + 2 = 4? Verdict:", [{"role": "user", "content": "2 + 2 = 4?"}]]
-    scores = hf_engine.choice_logprobs(prompts, [" [[", "Verdict: [["], ["correct]]", "wrong]]"])
-    assert len(scores) == 2 and all(len(row) == 2 for row in scores)
+    prompts = [
+        "Is 2 + 2 = 4? Verdict:",
+        [{"role": "user", "content": "2 + 2 = 4?"}],
+        "Is 2 + 2 = 4? Verdict:",
+    ]
+    prefixes = [" [[", "Verdict: [[", " [["]
+    scores = hf_engine.token_logprobs(prompts, prefixes, ["correct]]", "wrong]]"])
+    assert len(scores) == 3 and all(len(row) == 2 for row in scores)
+    assert scores[0] == scores[2]  # one forward per distinct context
     tokenizer, model = hf_engine.tokenizer, hf_engine.model
-    for prompt, prefix, row in zip(prompts, [" [[", "Verdict: [["], scores):
+    for prompt, prefix, row in zip(prompts, prefixes, scores):
         special = isinstance(prompt, str)
         context = hf_engine.render(prompt) + prefix
         head = tokenizer(context, add_special_tokens=special)["input_ids"]
-        for choice, score in zip(["correct]]", "wrong]]"], row):
-            ids = tokenizer(context + choice, add_special_tokens=special)["input_ids"]
+        for candidate, score in zip(["correct]]", "wrong]]"], row):
+            ids = tokenizer(context + candidate, add_special_tokens=special)["input_ids"]
             start = next((i for i, (a, b) in enumerate(zip(head, ids)) if a != b), len(head))
             with torch.no_grad():
-                logits = model(torch.tensor([ids])).logits[0].float().log_softmax(-1)
-            expected = sum(float(logits[i - 1, ids[i]]) for i in range(start, len(ids)))
-            assert score == pytest.approx(expected, abs=1e-4) and score < 0
+                logits = model(torch.tensor([ids[:start]])).logits[0, -1].float().log_softmax(-1)
+            assert score == pytest.approx(float(logits[ids[start]]), abs=1e-4) and score < 0

@@ -82,7 +82,7 @@ def test_judge_gives_one_verdict_per_sample(engine, splits, spec_of):
     question = splits["test"].set_index("id")["question"][samples["query_id"][0]]
     prompt = judge_prompt(question, samples["text"][0], "instruct")
     prefix = verdicts["verdict"][0].rstrip() + VERDICT_PREFIX
-    right, wrong = engine.choice_logprobs([prompt], [prefix], VERDICT_CHOICES)[0]
+    right, wrong = engine.token_logprobs([prompt], [prefix], VERDICT_CHOICES)[0]
     assert confidence[0] == pytest.approx(np.exp(right) / (np.exp(right) + np.exp(wrong)), abs=1e-6)
 
 
