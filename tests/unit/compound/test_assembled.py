@@ -57,3 +57,31 @@ def test_systems_run_on_their_first_k_samples_and_count_calls():
     summary = check_summary(check, systems)
     assert summary["vote"]["achieved_accuracy"] == 0 and summary["filter_vote"]["achieved_accuracy"] == 1
     assert summary["filter_vote"]["calls_spent"] == 12 and summary["vote"]["queries"] == 2
+
+
+def test_check_refuses_to_run_without_enough_fresh_test_queries(tmp_path, spec_of):
+    """Fewer fresh test items than compound.check.queries: a clear error naming the field,
+    before any engine starts, and nothing published."""
+    import json
+
+    from assay.artifacts import ArtifactRef
+    from assay.compound.jobs import check_assembled
+    from assay.errors import ConfigError
+    from assay.jobs import Job
+
+    spec = spec_of("assembled", "smollm2-135m-instruct", queries=5, offset=4).to_dict()
+    (tmp_path / "scaling.json").write_text(json.dumps({"bayes_k_star": 3, "filter_vote_bayes_k_star": 3}))
+    _predicted().to_parquet(tmp_path / "predicted.parquet")
+    test = pd.DataFrame({"id": [f"t{i}" for i in range(6)], "question": ["q"] * 6, "answer": ["1"] * 6})
+    test.to_parquet(tmp_path / "test.parquet")
+    test.to_parquet(tmp_path / "train.parquet")
+    store = tmp_path / "store" / "assembled" / "k1"
+    ref = ArtifactRef(stage="assembled", key="k1", spec=spec, upstream={}, path=store)
+    inputs = {name: str(tmp_path / f"{name}.parquet") for name in ("predicted", "test", "train")}
+    inputs["summary"] = str(tmp_path / "scaling.json")
+    job = Job(ref=ref, inputs=inputs, outputs={})
+    with pytest.raises(
+        ConfigError, match=r"^compound.check.queries: 5 fresh test queries asked for, but .* has 2"
+    ):
+        check_assembled(job)
+    assert not store.exists()
