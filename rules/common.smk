@@ -213,10 +213,12 @@ def get_study_tables():
 
 def get_study_figures():
     """The per-study figures of the stages this study has, each in its report category."""
+    # a line that starts with `report(` would read as the `report:` keyword
+    flag = report
     figures = []
     if PLAN.stage("synthscores"):
         figures.append(
-            report(
+            flag(
                 f"{RESULTS}/synthetic.svg",
                 caption="../report/synthetic.rst",
                 category="Synthetic data",
