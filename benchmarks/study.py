@@ -6,7 +6,7 @@ manifests: ``engine_start_s``, ``job_startup_s``, ``wall_time_s``), the peak RSS
 process, and the time of a no-op rerun.
 
     python benchmarks/study.py [--study config/studies/smoke.yaml] [--cores 2]
-        [--compare-engine-core]
+        [--compare-engine-core] [--keep FOLDER]
 
 ``--compare-engine-core`` runs the study twice from empty stores, first with vLLM's engine
 core in a child process (vLLM's default, Assay's before this change), then in the job's
@@ -89,6 +89,9 @@ def main() -> None:
     parser.add_argument("--study", type=Path, help="a study file (default: the default study)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--compare-engine-core", action="store_true")
+    parser.add_argument(
+        "--keep", type=Path, help="run in this (empty) folder and keep it: results/ and the store for a tour"
+    )
     options = parser.parse_args()
     from assay.hardware import cpu_has_native_bf16
 
@@ -100,6 +103,11 @@ def main() -> None:
     for title, env in runs:
         with tempfile.TemporaryDirectory() as scratch:
             workdir = Path(scratch)
+            if options.keep and len(runs) == 1:
+                workdir = options.keep
+                workdir.mkdir(parents=True, exist_ok=True)
+                if any(workdir.iterdir()):
+                    sys.exit(f"--keep {workdir}: the folder is not empty")
             wall = run_study(options.study, options.cores, workdir, env)
             peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
             rerun = run_study(options.study, options.cores, workdir, env)
