@@ -22,7 +22,6 @@ from typing import Any
 
 import pandas as pd
 
-from assay.errors import DataError
 from assay.finetune.spec import FinetunedSpec
 from assay.tasks.base import INSTRUCTION
 from assay.training import load_trainable, log_history_table, run_summary, save_trained, trainer_flags
@@ -66,15 +65,22 @@ def sft_config(spec: FinetunedSpec, output_dir: str | Path):
 def finetune(
     checkpoint: str | Path, items: pd.DataFrame, spec: FinetunedSpec, out_dir: str | Path
 ) -> dict[str, Any]:
-    """Train, save the merged checkpoint and the log; returns the manifest fields."""
+    """Train, save the merged checkpoint and the log; returns the manifest fields.
+
+    A method whose set kept no item (every draft rejected) is a result, not a failure of
+    the study: the student is saved untrained (evaluated like the others, it scores as
+    before), the manifest says ``trained: false`` and why, and a warning is logged."""
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTTrainer
 
-    if items.empty:
-        raise DataError("finetune: the synthetic set has no items left to train on")
     out_dir = Path(out_dir)
     model, tokenizer = load_trainable(checkpoint, spec.precision)
+    if items.empty:
+        log.warning("finetune: the synthetic set kept no item; the student is saved untrained")
+        pd.DataFrame(columns=["step", "loss"]).to_parquet(out_dir / "train_log.parquet", index=False)
+        save_trained(model, tokenizer, out_dir / "checkpoint", spec.save_dtype)
+        return {"items": 0, "steps": 0, "trained": False, "untrained_reason": "the set kept no item"}
     peft_config = (
         LoraConfig(
             r=spec.lora_r, lora_alpha=spec.lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM"
@@ -100,6 +106,7 @@ def finetune(
     tokens = int(table["num_tokens"].max()) if "num_tokens" in table else None
     return {
         "items": len(items),
+        "trained": True,
         "steps": int(trainer.state.global_step),
         "train_seconds": round(seconds, 1),
         "train_tokens": tokens,

@@ -172,6 +172,7 @@ SYNTHETIC_COLUMNS = [
     "ir_detectable",
     "validity_detectable",
     "embedder",
+    "student_trained",
     "accuracy_before",
     "accuracy_after",
     "output_tokens",
@@ -227,6 +228,11 @@ def synthetic_runs(index: dict[str, Any]) -> pd.DataFrame:
                 "ir_parse_failures": scores.get("ir_parse_failures"),
                 "validity_check": scores.get("validity_check"),
                 "embedder": scores.get("embedder"),
+                "student_trained": (
+                    _read_json(Path(trained["path"]) / "manifest.json").get("trained", True)
+                    if trained
+                    else None
+                ),
                 "accuracy_before": accuracy_of_model.get(trained["upstream"]["model"]) if trained else None,
                 "accuracy_after": accuracy_of_model.get(trained["key"]) if trained else None,
                 "output_tokens": tokens,

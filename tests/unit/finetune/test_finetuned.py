@@ -1,10 +1,10 @@
 """SFT with LoRA on a tiny model: the loss falls, the merged checkpoint loads and generates."""
 
+import pathlib
+
 import pandas as pd
-import pytest
 
 from assay.engine import EngineSpec, SamplingSpec, load_engine
-from assay.errors import DataError
 from assay.finetune.finetuned import finetune, sft_records
 
 
@@ -39,11 +39,16 @@ def test_lora_sft_lowers_the_loss_and_saves_a_merged_checkpoint(tiny_checkpoint,
     assert completion.token_counts[0] > 0
 
 
-def test_an_empty_set_is_a_clear_error(tiny_checkpoint, tmp_path, spec_of):
-    with pytest.raises(DataError, match="no items left to train on"):
-        finetune(
-            tiny_checkpoint,
-            pd.DataFrame(columns=["question", "solution"]),
-            spec_of("finetuned"),
-            tmp_path,
-        )
+def test_an_empty_set_saves_the_student_untrained_and_says_so(tiny_checkpoint, tmp_path, spec_of, caplog):
+    from safetensors.torch import load_file
+
+    out = finetune(
+        tiny_checkpoint, pd.DataFrame(columns=["question", "solution"]), spec_of("finetuned"), tmp_path
+    )
+    assert out == {"items": 0, "steps": 0, "trained": False, "untrained_reason": "the set kept no item"}
+    assert "saved untrained" in caplog.text
+    saved = load_file(tmp_path / "checkpoint" / "model.safetensors")
+    initial = load_file(pathlib.Path(tiny_checkpoint) / "model.safetensors")
+    assert saved.keys() == initial.keys()
+    for name, weight in saved.items():  # the initial weights, in the saved dtype
+        assert (weight == initial[name].to(weight.dtype)).all(), name
