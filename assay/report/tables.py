@@ -370,6 +370,32 @@ def write_plan_marker(index: dict[str, Any], marker: Path) -> None:
     marker.write_text("\n".join(lines) + "\n")
 
 
+#: (the stage whose presence makes the table, file name, builder, summary.md title)
+STUDY_TABLES = [
+    ("scaling", "call_scaling.csv", scaling_table, "Calls: predicted K* against the measured best"),
+    (
+        "scaling",
+        "verifier.csv",
+        verifier_table,
+        "Verifier: threshold on dev queries, measured on held-out ones",
+    ),
+    (
+        "assembled",
+        "systems.csv",
+        systems_table,
+        "Assembled systems: predicted against achieved on fresh queries",
+    ),
+    ("selection", "allocations.csv", allocations_table, "A model per module (LLMSelector)"),
+    ("synthscores", "synthetic.csv", synthetic_table, "Synthetic data: BARE and its baselines"),
+    (
+        "displacement",
+        "preference.csv",
+        preference_table,
+        "Preference optimisation: likelihood displacement and CHES",
+    ),
+]
+
+
 def write_study_index(index: dict[str, Any], results_dir: str | Path) -> dict[str, Path]:
     """Write every per-study file; returns their paths by name."""
     folder = Path(results_dir)
@@ -381,38 +407,15 @@ def write_study_index(index: dict[str, Any], results_dir: str | Path) -> dict[st
     accuracy_figure(accuracy, folder / "accuracy_by_difficulty")
     sections = [f"# Study `{index['study']}`\n", f"Artifact store: `{index['store']}`\n"]
     sections += ["## Accuracy by difficulty (greedy, test split)\n", _markdown(accuracy)]
-    if "scaling" in index["stages"]:
-        paths["call_scaling.csv"] = folder / "call_scaling.csv"
-        scaling = scaling_table(index)
-        scaling.to_csv(paths["call_scaling.csv"], index=False)
-        sections += ["## Calls: predicted K* against the measured best\n", _markdown(scaling)]
-        paths["verifier.csv"] = folder / "verifier.csv"
-        verifier = verifier_table(index)
-        verifier.to_csv(paths["verifier.csv"], index=False)
-        title = "## Verifier: threshold on dev queries, measured on held-out ones\n"
-        sections += [title, _markdown(verifier)]
-    if "assembled" in index["stages"]:
-        paths["systems.csv"] = folder / "systems.csv"
-        systems = systems_table(index)
-        systems.to_csv(paths["systems.csv"], index=False)
-        title = "## Assembled systems: predicted against achieved on fresh queries\n"
-        sections += [title, _markdown(systems)]
-    if "selection" in index["stages"]:
-        paths["allocations.csv"] = folder / "allocations.csv"
-        allocations = allocations_table(index)
-        allocations.to_csv(paths["allocations.csv"], index=False)
-        sections += ["## A model per module (LLMSelector)\n", _markdown(allocations)]
-    if "synthscores" in index["stages"]:
-        paths["synthetic.csv"] = folder / "synthetic.csv"
-        synthetic = synthetic_table(index)
-        synthetic.to_csv(paths["synthetic.csv"], index=False)
-        synthetic_figure(synthetic_runs(index), synthetic, folder / "synthetic")
-        sections += ["## Synthetic data: BARE and its baselines\n", _markdown(synthetic)]
-    if "displacement" in index["stages"]:
-        paths["preference.csv"] = folder / "preference.csv"
-        preference = preference_table(index)
-        preference.to_csv(paths["preference.csv"], index=False)
-        sections += ["## Preference optimisation: likelihood displacement and CHES\n", _markdown(preference)]
+    for stage, name, build, title in STUDY_TABLES:
+        if stage not in index["stages"]:
+            continue
+        paths[name] = folder / name
+        table = build(index)
+        table.to_csv(paths[name], index=False)
+        sections += [f"## {title}\n", _markdown(table)]
+        if stage == "synthscores":
+            synthetic_figure(synthetic_runs(index), table, folder / "synthetic")
     sections += ["## Provenance\n", _markdown(provenance_table(index))]
     paths["summary.md"].write_text("\n".join(sections))
     return paths
