@@ -138,7 +138,9 @@ def pairs_from_samples(
     frame = pd.DataFrame(rows, columns=["query_id", "prompt", "chosen", "rejected"])
     frame.insert(0, "pair_id", [f"pair-{i:06d}" for i in range(len(frame))])
     frame["source"] = f"samples:{rule}"
-    return frame, {"queries": int(samples["query_id"].nunique()), "kept": len(frame), "without_pair": without}
+    queries = int(samples["query_id"].nunique())
+    counts = {"queries": queries, "kept": len(frame), "queries_with_pairs": queries - without}
+    return frame, counts | {"without_pair": without}
 
 
 def _pick_several(

@@ -20,7 +20,10 @@ def test_pairs_come_from_correct_and_incorrect_train_samples(smoke_run):
     pairs_folder = smoke_run / index["stages"]["preferences"]["smollm2-135m-instruct"]["path"]
     pairs = pd.read_parquet(pairs_folder / "pairs.parquet")
     counts = json.loads((pairs_folder / "manifest.json").read_text())["counts"]
-    assert counts["kept"] == len(pairs) >= 2 and counts["kept"] + counts["without_pair"] == counts["queries"]
+    assert counts["kept"] == len(pairs) >= 2
+    assert counts["queries_with_pairs"] + counts["without_pair"] == counts["queries"]
+    assert pairs.groupby("query_id").size().max() <= 3  # pairs_per_query
+    assert not pairs.duplicated(["query_id", "chosen", "rejected"]).any()
     by_text = samples.set_index(["query_id", "text"])["correct"]
     for row in pairs.itertuples():
         assert by_text.loc[(row.query_id, row.chosen)].all()

@@ -43,7 +43,7 @@ def test_pairs_from_samples_by_rule():
     prompts = {"q1": "Q1", "q2": "Q2"}
     most, counts = pairs_from_samples(samples, prompts, "most_similar")
     least, _ = pairs_from_samples(samples, prompts, "least_similar")
-    assert counts == {"queries": 2, "kept": 1, "without_pair": 1}
+    assert counts == {"queries": 2, "kept": 1, "queries_with_pairs": 1, "without_pair": 1}
     assert most["rejected"].iloc[0] == "3 + 4 = 8.\n#### 8" and least["rejected"].iloc[0] == "no idea at all"
     with pytest.raises(DataError, match="pairing rule"):
         pairs_from_samples(samples, prompts, "closest")
