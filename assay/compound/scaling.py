@@ -343,5 +343,11 @@ def call_scaling(
         "curves": curves,
         "predicted": predicted,
         "difficulty": answer_distribution(samples),
-        "summary": summary,
+        "summary": {key: _json_value(value) for key, value in summary.items()},
     }
+
+
+def _json_value(value: Any) -> Any:
+    """NaN (a metric with no case to count, e.g. recall without a correct sample) as null:
+    JSON has no NaN."""
+    return None if isinstance(value, float) and np.isnan(value) else value

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -125,6 +127,11 @@ def test_call_scaling_tables_and_filter_vote_helps_with_a_good_filter():
     assert summary["verifier_precision"] > 0.9 and summary["verifier_recall"] > 0.9
     assert summary["verifier_auc"] > 0.95 and summary["text_verdict_accept_rate"] == 0
     assert summary["pool_size"] == 12
+    # no correct sample at all: recall and AUC are null, not NaN (JSON has no NaN)
+    hopeless = samples.assign(correct=False)
+    empty = call_scaling(hopeless, verdicts, fit_samples=4, predict_k_max=100, dev_share=0.5)["summary"]
+    assert empty["verifier_recall"] is None and empty["verifier_auc"] is None
+    json.dumps(empty, allow_nan=False)
     predicted = out["predicted"]
     assert set(zip(predicted["method"], predicted["predictor"])) == {
         (m, p) for m in ("vote", "filter_vote") for p in ("law", "two_level", "bayes")
