@@ -242,6 +242,12 @@ def synthetic_runs(index: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _first(values: pd.Series) -> Any:
+    """The first seed's value that is not null (the student learns from the first seed)."""
+    present = values.dropna()
+    return present.iloc[0] if len(present) else None
+
+
 def synthetic_table(index: dict[str, Any]) -> pd.DataFrame:
     """Per method: the mean over seeds of counts and scores with their spread (``*_sd``,
     standard deviation over seeds; 0 with one seed), the smallest IR and validity
@@ -274,6 +280,7 @@ def synthetic_table(index: dict[str, Any]) -> pd.DataFrame:
             "ir_detectable": detectable_difference(row["ir"], trials),
             "validity_detectable": detectable_difference(validity, kept),
             "embedder": part["embedder"].iloc[0],
+            "student_trained": _first(part["student_trained"]),
             "accuracy_before": part["accuracy_before"].dropna().iloc[0]
             if part["accuracy_before"].notna().any()
             else None,

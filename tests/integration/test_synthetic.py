@@ -56,6 +56,11 @@ def test_scores_finetuned_students_and_the_method_table(smoke_run):
     table = pd.read_csv(smoke_run / "results" / "smoke" / "synthetic.csv")
     assert set(table["method"]) == METHODS and (table["embedder"] == "all-MiniLM-L6-v2").all()
     assert (table["seeds"] == 1).all() and (table["ir_detectable"] > 0).all()
+    trained = {
+        json.loads((smoke_run / e["path"] / "manifest.json").read_text())["trained"]
+        for e in index["stages"]["finetuned"].values()
+    }
+    assert set(table["student_trained"]) == trained
     assert table["accuracy_before"].between(0, 1).all() and table["accuracy_after"].between(0, 1).all()
     bare, base = (table.set_index("method").loc[m] for m in ("bare", "base_fewshot"))
     assert bare["output_tokens"] > base["output_tokens"]  # BARE pays for the drafts it refines
