@@ -46,10 +46,10 @@ def choose_k(summary: dict, predicted: pd.DataFrame, predictor: str, max_k: int)
     return systems
 
 
-def vote(answers: list, weights: list[bool] | None = None, rng: np.random.Generator | None = None):
+def vote(answers: list, accepted: list[bool] | None = None, rng: np.random.Generator | None = None):
     """The most common answer (of the accepted ones when any is; ties broken at random)."""
-    if weights is not None and any(weights):
-        answers = [a for a, keep in zip(answers, weights) if keep]
+    if accepted is not None and any(accepted):
+        answers = [a for a, keep in zip(answers, accepted) if keep]
     labels = [NO_ANSWER if a is None or pd.isna(a) else a for a in answers]
     counts = Counter(labels)
     top = max(counts.values())
