@@ -131,22 +131,34 @@ class Job:
 
         return EngineSpec.from_dict({**self.settings.get("engine", {}), **self.spec["engine"]})
 
+    def open_engine(self, manifest: str | Path, spec=None, pool_size: int = 1):
+        """The engine on the checkpoint beside a declared model manifest. Base models (the
+        models stage) get the machine's shared engine where sharing is on: most engine jobs
+        of a study load them. A trained checkpoint is mostly loaded once, so it gets an
+        engine of its own (a server would only hold its memory)."""
+        from assay.engine import open_engine
+        from assay.models import checkpoint_dir
+
+        folder = Path(manifest).parent
+        return open_engine(
+            checkpoint_dir(folder), spec or self.engine_spec(), folder.parent.name == "models", pool_size
+        )
+
     @contextmanager
     def with_engine(self, model: str = "model"):
         """Publish one artifact computed with one engine on the declared ``model``: yields
         (staging, engine); the engine's name and start time go into the manifest."""
-        from assay.engine import load_engine
         from assay.gpus import gpu_lease
 
         spec = self.engine_spec()
         with (
             self.publish() as staging,
             gpu_lease(spec.tensor_parallel_size),
-            load_engine(self.checkpoint(model), spec) as engine,
+            self.open_engine(self.inputs[model], spec) as engine,
         ):
             staging.engine = engine.name
-            staging.record(engine_start_s=round(engine.start_seconds, 1))
             yield staging, engine
+            record_engines(staging, [engine])
 
     @contextmanager
     def training(self):
@@ -155,6 +167,17 @@ class Job:
 
         with self.publish() as staging, gpu_lease(1):
             yield staging
+
+
+def record_engines(staging, engines: list) -> None:
+    """What the manifest says of a job's engines (read by benchmarks/study.py): seconds
+    spent starting them or waiting for a shared one, how many this job started, how many
+    it used from a shared server."""
+    staging.record(
+        engine_start_s=round(sum(e.start_seconds for e in engines), 1),
+        engines_started=sum(e.started for e in engines),
+        engines_shared=sum(e.shared for e in engines),
+    )
 
 
 def process_age_s() -> float | None:

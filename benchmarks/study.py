@@ -2,15 +2,17 @@
 the jobs, engine starts, seconds starting engines, seconds of job start-up (the job's
 process before its work: Python, imports, Snakemake's preamble), seconds working, and the
 share of the study's time spent starting engines and starting jobs (read from the
-manifests: ``engine_start_s``, ``job_startup_s``, ``wall_time_s``), the peak RSS of any one
-process, and the time of a no-op rerun.
+manifests: ``engine_start_s``, ``engines_started``, ``job_startup_s``, ``wall_time_s``),
+the peak RSS of any one process and of all of them together (the workflow, its jobs and
+the shared engine servers, sampled every second), and the time of a no-op rerun.
 
     python benchmarks/study.py [--study config/studies/smoke.yaml] [--cores 2]
-        [--compare-engine-core] [--keep FOLDER]
+        [--compare-sharing | --compare-engine-core] [--keep FOLDER]
 
-``--compare-engine-core`` runs the study twice from empty stores, first with vLLM's engine
-core in a child process (vLLM's default, Assay's before this change), then in the job's
-process (Assay's CPU default now), and prints the ratios of the two runs.
+``--compare-sharing`` runs the study twice from empty stores, first with an engine per job
+(``engine.share: false``, Assay before shared engines), then with shared engines (the
+default), and prints the ratios of the two runs. ``--compare-engine-core`` does the same
+for vLLM's engine core in a child process against in the job's process.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -30,18 +33,63 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
-def run_study(study: Path | None, cores: int, workdir: Path, env: dict[str, str]) -> float:
-    """Seconds of one ``snakemake`` run of the study in ``workdir`` (its store inside it)."""
+class MemorySampler(threading.Thread):
+    """Peak RSS, summed over this user's processes that belong to the run: the workflow and
+    its jobs (descendants of the snakemake process) and the shared engine servers (which
+    leave the process tree on purpose), sampled every second."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_gb, self.done = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        try:
+            import psutil
+        except ImportError:
+            return
+        while not self.done.wait(1.0):
+            try:
+                processes = psutil.Process(self.pid).children(recursive=True) + [psutil.Process(self.pid)]
+            except psutil.NoSuchProcess:
+                continue
+            processes += [
+                p
+                for p in psutil.process_iter(["cmdline"])
+                if "assay.engine.shared" in " ".join(p.info["cmdline"] or [])
+            ]
+            total = 0
+            for process in {p.pid: p for p in processes}.values():
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak_gb = max(self.peak_gb, total / 1024**3)
+
+
+def run_study(
+    study: Path | None, cores: int, workdir: Path, env: dict[str, str], extra: list[Path]
+) -> tuple[float, float]:
+    """Seconds of one ``snakemake`` run of the study in ``workdir`` (its store inside it),
+    and the peak RSS of the run's processes together, GB."""
     command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    command += ["--cores", str(cores), "--config", f"store={workdir / 'artifacts'}"]
-    if study:
-        command[-2:-2] = ["--configfile", str(study)]
+    command += ["--cores", str(cores)]
+    for configfile in ([study] if study else []) + extra:
+        command += ["--configfile", str(configfile)]
+    command += ["--config", f"store={workdir / 'artifacts'}"]
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env})
+    with open(workdir / "snakemake.log", "a") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, text=True, env={**os.environ, **env}
+        )
+        memory = MemorySampler(process.pid)
+        memory.start()
+        process.wait()
+        memory.done.set()
     seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.exit(f"the study failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return seconds
+    if process.returncode != 0:
+        tail = (workdir / "snakemake.log").read_text()[-3000:]
+        sys.exit(f"the study failed (the log: {workdir / 'snakemake.log'}):\n{tail}")
+    return seconds, memory.peak_gb
 
 
 def stage_table(store: Path) -> dict[str, dict[str, float]]:
@@ -51,7 +99,7 @@ def stage_table(store: Path) -> dict[str, dict[str, float]]:
         row = stages[manifest["stage"]]
         engine = float(manifest.get("engine_start_s") or 0.0)
         row["jobs"] += 1
-        row["engine_starts"] += 1 if "engine_start_s" in manifest else 0
+        row["engine_starts"] += manifest.get("engines_started", 1 if "engine_start_s" in manifest else 0)
         row["engine_start_s"] += engine
         row["job_startup_s"] += float(manifest.get("job_startup_s") or 0.0)
         row["working_s"] += float(manifest["wall_time_s"]) - engine
@@ -88,7 +136,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study", type=Path, help="a study file (default: the default study)")
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--compare-engine-core", action="store_true")
+    compare = parser.add_mutually_exclusive_group()
+    compare.add_argument("--compare-sharing", action="store_true")
+    compare.add_argument("--compare-engine-core", action="store_true")
     parser.add_argument(
         "--keep", type=Path, help="run in this (empty) folder and keep it: results/ and the store for a tour"
     )
@@ -96,23 +146,36 @@ def main() -> None:
     from assay.hardware import cpu_has_native_bf16
 
     print(f"CPU native bf16: {cpu_has_native_bf16()}; study {options.study or 'config/config.yaml'}")
-    runs = [("engine core in the job's process (now)", {})]
+    runs: list[tuple[str, dict[str, str], str]] = [("shared engines (now)", {}, "")]
     if options.compare_engine_core:
-        runs.insert(0, ("engine core in a child process (before)", {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}))
+        runs = [
+            ("engine core in a child process (before)", {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}, ""),
+            ("engine core in the job's process (now)", {}, ""),
+        ]
+    if options.compare_sharing:
+        runs.insert(0, ("an engine per job (before)", {}, "engine:\n  share: false\n"))
     totals = []
-    for title, env in runs:
+    for title, env, override in runs:
         with tempfile.TemporaryDirectory() as scratch:
             workdir = Path(scratch)
+            extra = []
+            if override:
+                extra = [Path(scratch) / "override.yaml"]
+                extra[0].write_text(override)
             if options.keep and len(runs) == 1:
                 workdir = options.keep
                 workdir.mkdir(parents=True, exist_ok=True)
                 if any(workdir.iterdir()):
                     sys.exit(f"--keep {workdir}: the folder is not empty")
-            wall = run_study(options.study, options.cores, workdir, env)
+            env = {**env, "ASSAY_ENGINE_DIR": str(Path(scratch) / "engines")}
+            wall, together_gb = run_study(options.study, options.cores, workdir, env, extra)
             peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-            rerun = run_study(options.study, options.cores, workdir, env)
+            rerun, _ = run_study(options.study, options.cores, workdir, env, extra)
             totals.append(report(stage_table(workdir / "artifacts"), wall, options.cores, title))
-            print(f"peak RSS of one process {peak_gb:.1f} GB; a no-op rerun {rerun:.1f} s")
+            print(
+                f"peak RSS of one process {peak_gb:.1f} GB, of the run's processes together "
+                f"{together_gb:.1f} GB; a no-op rerun {rerun:.1f} s"
+            )
     if len(totals) == 2:
         before, after = totals
         print(

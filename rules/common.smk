@@ -1,6 +1,7 @@
 """Where the study is understood: schema validation, the plan, and helpers by intent."""
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -26,6 +27,10 @@ except ConfigError as error:
     sys.exit(1)
 # envs/*.post-deploy.sh install this folder's package into --sdm conda environments.
 os.environ.setdefault("ASSAY_WORKFLOW_ROOT", workflow.basedir)
+# Shared engine servers (assay/engine/shared.py) end once the run that started them has:
+# jobs announce this process (a nested or cluster-side Snakemake keeps the outer one's).
+os.environ.setdefault("ASSAY_RUN_PID", str(os.getpid()))
+os.environ.setdefault("ASSAY_RUN_HOST", socket.gethostname())
 for warning in PLAN.warnings:
     logger.warning(f"warning: {warning}")
 STORE = str(PLAN.store)

@@ -98,8 +98,8 @@ def check_assembled(job: Job) -> None:
     from assay.compound.assembled import check_summary, choose_k, run_systems
     from assay.compound.samples import sample_answers
     from assay.compound.verdicts import VERDICT_CHOICES, VERDICT_PREFIX, judge_samples
-    from assay.engine import load_engine
     from assay.gpus import gpu_lease
+    from assay.jobs import record_engines
     from assay.tasks.base import is_correct
 
     spec = AssembledSpec.from_dict(job.spec)
@@ -125,14 +125,13 @@ def check_assembled(job: Job) -> None:
     )
     engine_spec = job.engine_spec()
     with job.publish() as staging, gpu_lease(engine_spec.tensor_parallel_size):
-        with load_engine(job.checkpoint("model"), engine_spec) as engine:
+        with job.open_engine(job.inputs["model"], engine_spec) as engine:
             samples = sample_answers(engine, train, fresh, sampling)
-            started = engine.start_seconds
             staging.engine = engine.name
         verified = samples[samples["sample_index"] < systems["filter_vote"]["k"]]
-        with load_engine(job.checkpoint("judge"), engine_spec) as judge:
+        with job.open_engine(job.inputs["judge"], engine_spec) as judge:
             verdicts = judge_samples(judge, verified, test, spec.judge_kind, spec.judge_max_tokens)
-            started += judge.start_seconds
+        record_engines(staging, [engine, judge])
         truth = fresh.set_index("id")["answer"]
         check = run_systems(
             samples,
@@ -166,7 +165,7 @@ def check_assembled(job: Job) -> None:
             "systems": systems,
         }
         (staging.dir / SYSTEM).write_text(json.dumps(system, indent=2) + "\n")
-        staging.record(engine_start_s=round(started, 1), check=summary)
+        staging.record(check=summary)
 
 
 def run_selection(job: Job) -> None:
@@ -176,24 +175,23 @@ def run_selection(job: Job) -> None:
     from assay.compound.figures import allocation_figure
     from assay.compound.selection import select
     from assay.compound.systems import PoolModel, debate_outputs, self_refine_tree
-    from assay.engine import load_engine, pool_engine_spec
-    from assay.models import checkpoint_dir
+    from assay.engine import EngineSpec
+    from assay.jobs import record_engines
     from assay.tasks.base import few_shot_examples
 
     spec = SelectionSpec.from_dict(job.spec)
     manifests = job.inputs["models"]
     manifests = [manifests] if isinstance(manifests, str) else manifests
-    engine_spec = pool_engine_spec(job.engine_spec().as_dict(), spec.engine.backend, len(spec.models))
+    engine_spec = EngineSpec.from_dict({**job.engine_spec().as_dict(), "backend": spec.engine.backend})
     train = job.table("train")
     dev = job.table("dev").head(spec.train_queries)
     test = job.table("test").head(spec.test_queries)
     with job.publish() as staging:
         pool = {
-            name: PoolModel(load_engine(checkpoint_dir(Path(manifest).parent), engine_spec), kind)
+            name: PoolModel(job.open_engine(manifest, engine_spec, len(spec.models)), kind)
             for (name, kind), manifest in zip(spec.models.items(), manifests, strict=True)
         }
         staging.engine = engine_spec.backend
-        staging.record(engine_start_s=round(sum(m.engine.start_seconds for m in pool.values()), 1))
         items = pd.concat([dev.assign(split="train"), test.assign(split="test")], ignore_index=True)
         shots = few_shot_examples(train, spec.shots)
         if spec.system == "debate":
@@ -209,4 +207,7 @@ def run_selection(job: Job) -> None:
         summary = {**result["summary"], "table_calls": calls}
         (staging.dir / SELECTION_SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
         allocation_figure(result["allocations"], staging.dir / ALLOCATION_FIGURE, tuple(spec.modules))
+        record_engines(staging, [model.engine for model in pool.values()])
+        for model in pool.values():
+            model.engine.close()
         staging.record(summary=summary)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 
 from assay.engine.base import Completion, Engine, EngineSpec, Prompt, SamplingSpec, truncate_at_stop
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Completion",
@@ -14,6 +17,7 @@ __all__ = [
     "Prompt",
     "SamplingSpec",
     "load_engine",
+    "open_engine",
     "pool_engine_spec",
     "resolve_backend",
     "truncate_at_stop",
@@ -53,6 +57,26 @@ def load_engine(checkpoint: str | Path, spec: EngineSpec) -> Engine:
     from assay.engine.hf_engine import HFEngine
 
     return HFEngine(Path(checkpoint), spec)
+
+
+def open_engine(checkpoint: str | Path, spec: EngineSpec, shared: bool = True, pool_size: int = 1) -> Engine:
+    """The engine a job uses: the machine's shared engine for this checkpoint and these
+    settings where sharing is on (see :mod:`assay.engine.shared`), else, or when no shared
+    engine can be had, one of its own (its share of memory when the job holds
+    ``pool_size`` engines at once)."""
+    if shared:
+        from assay.engine.shared import connect, sharing_enabled
+
+        enabled, why_not = sharing_enabled(spec)
+        if enabled:
+            engine = connect(Path(checkpoint), spec, resolve_backend(spec.backend))
+            if engine is not None:
+                return engine
+        else:
+            log.info("a per-job engine: %s", why_not)
+    if pool_size > 1:
+        spec = pool_engine_spec(spec.as_dict(), spec.backend, pool_size)
+    return load_engine(checkpoint, spec)
 
 
 def _cuda_available() -> bool:

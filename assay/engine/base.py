@@ -69,10 +69,16 @@ class EngineSpec:
     enforce_eager: bool = True
     hf_batch_size: int = 32
     kv_cache_gb: int = 2
+    share: str | bool = "auto"
+    share_idle_s: float = 600.0
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ConfigError(f"engine.backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.share not in ("auto", True, False):
+            raise ConfigError(f"engine.share must be auto, true or false, got {self.share!r}")
+        if self.share_idle_s <= 0:
+            raise ConfigError(f"engine.share_idle_s must be > 0, got {self.share_idle_s}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> EngineSpec:
@@ -106,6 +112,10 @@ class Engine(abc.ABC):
     """
 
     name: str = "engine"
+    #: Whether this job started the engine (a shared one may have been running), and
+    #: whether it is a shared engine.
+    started: bool = True
+    shared: bool = False
     progress_chunks: int = 8
     min_chunk: int = 32
 

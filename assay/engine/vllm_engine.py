@@ -60,6 +60,14 @@ class VLLMEngine(Engine):
         self.start_seconds = time.time() - started
         log.info("vLLM engine started on %s in %.1f s", checkpoint, self.start_seconds)
 
+    def _start(self, sampling: SamplingSpec) -> None:
+        """Reseed the generator vLLM samples with when a request has no seed of its own (on
+        the CPU, always): every call then samples as the first call of a fresh engine
+        would, whichever calls an engine shared between jobs served before."""
+        import torch
+
+        torch.manual_seed(self.spec.seed if sampling.seed is None else sampling.seed)
+
     def _params(self, sampling: SamplingSpec):
         from vllm import SamplingParams
 
