@@ -4,6 +4,8 @@ assay ls [--store DIR]                 stage, key, short spec, size, created
 assay show KEY [--store DIR]           the manifest (a unique key prefix is enough)
 assay gc --keep STUDY.yaml... [--yes]  delete artifacts no listed study uses (dry run
                                        unless --yes), and leftovers of killed jobs
+assay status [STUDY.yaml...]           which artifacts of a study are done, running, missing
+assay engines [--stop]                 this machine's shared engine servers (and end them)
 """
 
 from __future__ import annotations
@@ -127,6 +129,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_engines(args: argparse.Namespace) -> int:
+    from assay.engine.shared import engine_dir, servers
+
+    found = servers(stop=args.stop)
+    print(f"shared engine servers in {engine_dir()}: {len(found)}")
+    if found:
+        columns = (
+            "ident",
+            "state",
+            "pid",
+            "engine",
+            "calls",
+            "up_s",
+            "idle_s",
+            "jobs_connected",
+            "checkpoint",
+        )
+        rows = [tuple(str(server.get(c, "")) for c in columns) for server in found]
+        print_table(columns, rows, right=frozenset({2, 4, 5, 6, 7}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="assay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -141,9 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     gc.add_argument("--yes", action="store_true", help="really delete (default: dry run)")
     status = sub.add_parser("status", help="which stages of a study are done, running or missing")
     status.add_argument("study", nargs="*", help="study config files (default: config/config.yaml)")
+    engines = sub.add_parser("engines", help="this machine's shared engine servers")
+    engines.add_argument("--stop", action="store_true", help="end each once no job is connected")
     args = parser.parse_args(argv)
+    commands = {"ls": cmd_ls, "show": cmd_show, "gc": cmd_gc, "status": cmd_status, "engines": cmd_engines}
     try:
-        return {"ls": cmd_ls, "show": cmd_show, "gc": cmd_gc, "status": cmd_status}[args.command](args)
+        return commands[args.command](args)
     except AssayError as error:
         print(f"{type(error).__name__}: {error}", file=sys.stderr)
         return 1

@@ -298,6 +298,27 @@ def _start_server(paths: _Paths, checkpoint: Path, spec: EngineSpec, backend: st
     return None
 
 
+def servers(stop: bool = False) -> list[dict[str, Any]]:
+    """The state of every server in this user's folder (``assay engines``); with ``stop``,
+    each is asked to end once no job is connected. A socket nobody answers is a server
+    that was killed: it is reported and its files removed."""
+    found = []
+    for sock in sorted(engine_dir().glob("*.sock")):
+        paths = _Paths(sock.parent, sock.stem)
+        conn = _try_connect(paths)
+        if conn is None:
+            with _locked(paths.lock, blocking=False) as free:
+                if free:  # not a server that is starting
+                    for path in (paths.socket, paths.key, paths.request):
+                        path.unlink(missing_ok=True)
+            found.append({"ident": paths.ident, "state": "gone (files removed)"})
+            continue
+        with conn:
+            conn.send(("stop",) if stop else ("status",))
+            found.append({**conn.recv(), "state": "stopping" if stop else "running"})
+    return found
+
+
 # ---------------------------------------------------------------- the server's side
 
 
@@ -327,6 +348,22 @@ class EngineServer:
         self.connections = 0
         self.last_call = time.monotonic()
         self.owners: set[tuple[str, int]] = set()
+        self.started_at, self.calls_served, self.stopping = time.time(), 0, False
+
+    def status(self) -> dict[str, Any]:
+        """What ``assay engines`` prints."""
+        with self.state:
+            return {
+                "ident": self.paths.ident,
+                "pid": os.getpid(),
+                "engine": self.engine.name,
+                "checkpoint": json.loads(self.paths.request.read_text())["checkpoint"],
+                "up_s": round(time.time() - self.started_at),
+                "calls": self.calls_served,
+                "idle_s": round(time.monotonic() - self.last_call),
+                "jobs_connected": self.connections - 1,  # less the asking connection
+                "runs": len(self.owners),
+            }
 
     def serve(self) -> None:
         listener = Listener(str(self.paths.socket), family="AF_UNIX", authkey=self.paths.key.read_bytes())
@@ -359,6 +396,11 @@ class EngineServer:
                     with self.state:
                         self.owners.add(tuple(message[1]))
                     conn.send({"engine": self.engine.name, "pid": os.getpid()})
+                elif message[0] == "status":
+                    conn.send(self.status())
+                elif message[0] == "stop":
+                    self.stopping = True
+                    conn.send(self.status())
                 elif message[0] == "call" and message[1] in CALLS:
                     done = threading.Event()
                     self.calls.put((conn, message[1], message[2], done))
@@ -387,6 +429,7 @@ class EngineServer:
             logging.getLogger("assay").removeHandler(forward)
             with self.state:
                 self.last_call = time.monotonic()
+                self.calls_served += 1
         try:
             conn.send(reply)
         except OSError as error:
@@ -416,6 +459,8 @@ class EngineServer:
                 return None
             self.owners = {owner for owner in self.owners if owner_alive(owner)}
             idle = time.monotonic() - self.last_call
+            if self.stopping:
+                return "asked to stop (assay engines --stop)"
             if not self.owners:
                 return "every run that used this engine has ended"
             if idle > self.idle_s:

@@ -185,3 +185,19 @@ def test_trained_checkpoints_get_an_engine_of_their_own(tmp_path, monkeypatch):
     job.open_engine(tmp_path / "models" / "k1" / "manifest.json", spec)
     job.open_engine(tmp_path / "policies" / "k2" / "manifest.json", spec, 2)
     assert [(c[2], c[3]) for c in calls] == [(True, 1), (False, 2)]
+
+
+def test_assay_engines_lists_and_stops_servers(engines, tiny_checkpoint, capsys):
+    from assay.cli import main
+
+    with open_engine(tiny_checkpoint, SPEC) as engine:
+        engine.generate(PROMPTS[:1], SamplingSpec(max_tokens=4))
+        assert main(["engines"]) == 0
+        listing = capsys.readouterr().out
+        assert "servers in" in listing and str(tiny_checkpoint) in listing and "running" in listing
+        assert main(["engines", "--stop"]) == 0
+        time.sleep(2 * shared_module.WATCH_S)
+        assert _server_pids(engines), "a server asked to stop ended under a connected job"
+    assert _wait_until(lambda: not _server_pids(engines), 10)
+    assert main(["engines"]) == 0
+    assert "servers in" in capsys.readouterr().out and not list(engines.glob("*.sock"))
