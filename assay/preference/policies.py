@@ -8,8 +8,8 @@ Files written into the artifact:
   rewards_margins, logps_chosen, logps_rejected, learning_rate, ... as TRL names them,
   ``/`` replaced by ``_``);
 * ``logprobs.parquet``: step, split (train / heldout), logp_chosen, logp_rejected, margin:
-  means over the pairs (train: a fixed seeded sample of ``track_pairs`` of the subset's
-  train pairs; heldout: every held-out pair), measured with the current policy every
+  means over the pairs (a fixed seeded sample of ``track_pairs`` of the subset's train
+  pairs, and one of the held-out pairs), measured with the current policy every
   ``track_every`` steps and at the start and the end;
 * ``per_pair.parquet``: pair_id, split, logp_chosen_before, logp_rejected_before,
   logp_chosen_after, logp_rejected_after (every pair of the table, trained or not).
@@ -125,8 +125,9 @@ def train_policy(
     out_dir: str | Path,
 ) -> dict[str, Any]:
     """Train on the pairs in ``train_ids``; the curves follow a fixed sample of
-    ``track_pairs`` of them and every held-out pair; per-pair log-probs before and after
-    cover every pair. Returns the manifest fields."""
+    ``track_pairs`` of them and of the held-out pairs (scoring every held-out pair at every
+    tracking step cost more than the training); per-pair log-probs before and after cover
+    every pair. Returns the manifest fields."""
     from datasets import Dataset
 
     out_dir = Path(out_dir)
@@ -135,11 +136,14 @@ def train_policy(
     heldout = pairs[pairs["split"] == "heldout"].reset_index(drop=True)
     log.info("training %s on %d pairs (%d held out)", spec.variant, len(train), len(heldout))
     before = sequence_logprobs(model, tokenizer, pairs, max_length=spec.max_length)  # also step 0
-    tracked = train.sample(n=min(spec.track_pairs, len(train)), random_state=spec.seed).sort_index()
+    tracked = {
+        split: frame.sample(n=min(spec.track_pairs, len(frame)), random_state=spec.seed).sort_index()
+        for split, frame in (("train", train), ("heldout", heldout))
+    }
     callback = DisplacementCallback(
         tokenizer,
-        tracked,
-        heldout,
+        tracked["train"],
+        tracked["heldout"],
         every=spec.track_every,
         initial=before,
         final_by_caller=True,
@@ -176,6 +180,7 @@ def train_policy(
         "train_pairs": len(train),
         "trained_pair_ids": train["pair_id"].tolist(),
         "heldout_pairs": len(heldout),
+        "tracked_pairs": {split: len(frame) for split, frame in tracked.items()},
         "steps": steps,
         "train_seconds": round(seconds, 1),
         "train_tokens_per_epoch": tokens,
