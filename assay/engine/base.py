@@ -14,7 +14,7 @@ import abc
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -116,6 +116,9 @@ class Engine(abc.ABC):
     #: whether it is a shared engine.
     started: bool = True
     shared: bool = False
+    #: Asked between chunks: has the caller gone? A shared engine's server sets it, so that
+    #: a job killed mid-call does not keep the engine busy for the rest of its prompts.
+    abandoned: Callable[[], bool] | None = None
     progress_chunks: int = 8
     min_chunk: int = 32
 
@@ -133,6 +136,8 @@ class Engine(abc.ABC):
         )
         started, tokens, done = time.time(), 0, []
         for start in range(0, len(prompts), size):
+            if start and self.abandoned is not None and self.abandoned():
+                raise EngineError(f"the caller has gone: stopped after {len(done)} of {len(prompts)} prompts")
             done += self._generate(prompts[start : start + size], sampling)
             tokens += sum(sum(c.token_counts) for c in done[-len(prompts[start : start + size]) :])
             elapsed = time.time() - started

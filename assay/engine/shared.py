@@ -418,14 +418,17 @@ class EngineServer:
     def _call(self, conn: Connection, method: str, args: tuple) -> None:
         forward = _Forward(conn)
         logging.getLogger("assay").addHandler(forward)
+        self.engine.abandoned = conn.poll  # the job sends nothing mid-call: readable = closed
         try:
             reply: tuple = ("result", getattr(self.engine, method)(*args))
         except AssayError as error:
+            log.warning("the call %s failed: %s", method, error)
             reply = ("error", f"{type(error).__name__}: {error}")
         except Exception as error:  # noqa: BLE001 - the job gets the message, this log the trace
             log.exception("the call %s failed", method)
             reply = ("error", f"{type(error).__name__}: {error}")
         finally:
+            self.engine.abandoned = None
             logging.getLogger("assay").removeHandler(forward)
             with self.state:
                 self.last_call = time.monotonic()

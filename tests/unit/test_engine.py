@@ -83,6 +83,16 @@ def test_generate_logs_progress_with_rate_and_eta(hf_engine, caplog, monkeypatch
     assert len(lines) == 4 and "6/6 prompts (100%)" in lines[-1] and "tok/s, ETA" in lines[1]
 
 
+def test_generation_stops_when_its_caller_has_gone(hf_engine, monkeypatch):
+    from assay.errors import EngineError
+
+    monkeypatch.setattr(hf_engine, "min_chunk", 2)
+    monkeypatch.setattr(hf_engine, "progress_chunks", 3)
+    monkeypatch.setattr(hf_engine, "abandoned", lambda: True)
+    with pytest.raises(EngineError, match="stopped after 2 of 6 prompts"):
+        hf_engine.generate(["the answer is"] * 6, SamplingSpec(max_tokens=3))
+
+
 def test_pool_engines_share_the_gpu_memory():
     from assay.engine import pool_engine_spec
 

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -201,3 +202,19 @@ def test_assay_engines_lists_and_stops_servers(engines, tiny_checkpoint, capsys)
     assert _wait_until(lambda: not _server_pids(engines), 10)
     assert main(["engines"]) == 0
     assert "servers in" in capsys.readouterr().out and not list(engines.glob("*.sock"))
+
+
+def test_a_job_killed_mid_call_frees_the_server(engines, tiny_checkpoint):
+    client = (
+        "import sys; from pathlib import Path; "
+        "from assay.engine import EngineSpec, SamplingSpec, open_engine; "
+        "engine = open_engine(Path(sys.argv[1]), EngineSpec(backend='hf', dtype='float32', share=True)); "
+        "engine.generate(['the answer is'] * 2000, SamplingSpec(max_tokens=32))"
+    )
+    job = subprocess.Popen([sys.executable, "-c", client, str(tiny_checkpoint)], env=os.environ.copy())
+    assert _wait_until(lambda: any("generating for 2000" in p.read_text() for p in engines.glob("*.log")), 60)
+    job.kill()
+    job.wait()
+    assert _wait_until(lambda: not _server_pids(engines), 120), "the server kept generating for a dead job"
+    (server_log,) = engines.glob("*.log")
+    assert "the caller has gone" in server_log.read_text()
