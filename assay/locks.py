@@ -34,7 +34,8 @@ def _holder() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat": time.time()}
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host runs (one we may not signal counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -56,7 +57,7 @@ def is_stale(holder: dict | None, stale_after_s: float, now: float | None = None
     if holder is None:
         return False  # being written right now, or just released
     now = time.time() if now is None else now
-    if holder.get("host") == socket.gethostname() and not _pid_alive(int(holder.get("pid", -1))):
+    if holder.get("host") == socket.gethostname() and not pid_alive(int(holder.get("pid", -1))):
         return True
     return now - float(holder.get("heartbeat", 0)) > stale_after_s
 

@@ -101,16 +101,10 @@ def run_owner() -> tuple[str, int]:
 
 def owner_alive(owner: tuple[str, int]) -> bool:
     """A process on another host counts as alive: only the idle time ends that server."""
+    from assay.locks import pid_alive
+
     host, pid = owner
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return host != socket.gethostname() or pid_alive(pid)
 
 
 @contextmanager
