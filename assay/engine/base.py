@@ -68,7 +68,7 @@ class EngineSpec:
     gpu_memory_utilization: float = 0.9
     enforce_eager: bool = True
     hf_batch_size: int = 32
-    kv_cache_gb: int = 2
+    kv_cache_gb: int = 1
     share: str | bool = "auto"
     share_idle_s: float = 600.0
 
