@@ -233,6 +233,8 @@ def connect(checkpoint: Path, spec: EngineSpec, backend: str) -> SharedEngine | 
             return None
     waited = time.time() - started
     info["started_for_this_job"] = fresh
+    for warning in info.get("warnings", []):
+        log.warning("the shared engine %s: %s", paths.ident, warning)
     log.info(
         "%s the shared %s engine %s on %s in %.1f s (log: %s)",
         "started" if fresh else "connected to",
@@ -335,8 +337,11 @@ class EngineServer:
     main thread, where the engine was made (vLLM binds its OpenMP threads there); a thread
     per connection reads requests and queues them."""
 
-    def __init__(self, engine: Engine, paths: _Paths, idle_s: float) -> None:
+    def __init__(
+        self, engine: Engine, paths: _Paths, idle_s: float, warnings: list[str] | None = None
+    ) -> None:
         self.engine, self.paths, self.idle_s = engine, paths, idle_s
+        self.warnings = warnings or []
         self.calls: queue.Queue[tuple[Connection, str, tuple, threading.Event]] = queue.Queue()
         self.state = threading.Lock()
         self.connections = 0
@@ -389,7 +394,7 @@ class EngineServer:
                 if message[0] == "hello":
                     with self.state:
                         self.owners.add(tuple(message[1]))
-                    conn.send({"engine": self.engine.name, "pid": os.getpid()})
+                    conn.send({"engine": self.engine.name, "pid": os.getpid(), "warnings": self.warnings})
                 elif message[0] == "status":
                     conn.send(self.status())
                 elif message[0] == "stop":
@@ -473,9 +478,21 @@ def main(folder: str, ident: str) -> None:
     spec = EngineSpec.from_dict(request["spec"])
     from assay.engine import load_engine
 
+    warnings = _Collect()  # a CPU unlike the planner's, say: every job using the engine logs it
+    logging.getLogger("assay").addHandler(warnings)
     engine = load_engine(Path(request["checkpoint"]), spec)
+    logging.getLogger("assay").removeHandler(warnings)
     log.info("engine %s on %s started in %.1f s", engine.name, request["checkpoint"], engine.start_seconds)
-    EngineServer(engine, paths, float(spec.share_idle_s)).serve()
+    EngineServer(engine, paths, float(spec.share_idle_s), warnings.lines).serve()
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 if __name__ == "__main__":
