@@ -388,10 +388,12 @@ class EngineServer:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: Connection) -> None:
+        job = False  # a job's connection (not `assay engines` asking): its end counts as use
         try:
             while True:
                 message = conn.recv()
                 if message[0] == "hello":
+                    job = True
                     with self.state:
                         self.owners.add(tuple(message[1]))
                     conn.send({"engine": self.engine.name, "pid": os.getpid(), "warnings": self.warnings})
@@ -412,7 +414,8 @@ class EngineServer:
             conn.close()
             with self.state:
                 self.connections -= 1
-                self.last_call = time.monotonic()
+                if job:
+                    self.last_call = time.monotonic()
 
     def _call(self, conn: Connection, method: str, args: tuple) -> None:
         forward = _Forward(conn)
