@@ -70,7 +70,7 @@ def sharing_enabled(spec: EngineSpec) -> tuple[bool, str]:
     """Whether this job may use a shared engine, and why not when it may not. ``auto``
     shares on CPU machines only: a GPU server would hold device memory that training jobs
     need between its calls."""
-    if spec.share is False or spec.share == "false":
+    if spec.share is False:
         return False, "engine.share is off"
     if os.environ.get("SLURM_JOB_ID"):
         return False, "a SLURM job is its own allocation"
@@ -131,6 +131,11 @@ class _Paths:
         self.request = folder / f"{ident}.json"
         self.log = folder / f"{ident}.log"
         self.lock = folder / f"{ident}.lock"
+
+    def clear(self) -> None:
+        """Remove what says a server listens (its log and lock stay)."""
+        for path in (self.socket, self.key, self.request):
+            path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- the job's side
@@ -254,8 +259,7 @@ def server_command(folder: Path, ident: str) -> list[str]:
 
 def _start_server(paths: _Paths, checkpoint: Path, spec: EngineSpec, backend: str) -> Connection | None:
     """Start a server (the caller holds the lock) and wait until it listens."""
-    for stale in (paths.socket, paths.key):
-        stale.unlink(missing_ok=True)
+    paths.clear()
     request = {"checkpoint": str(checkpoint), "spec": {**spec.as_dict(), "backend": backend}}
     paths.request.write_text(json.dumps(request))
     descriptor = os.open(paths.key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -305,8 +309,7 @@ def servers(stop: bool = False) -> list[dict[str, Any]]:
         if conn is None:
             with _locked(paths.lock, blocking=False) as free:
                 if free:  # not a server that is starting
-                    for path in (paths.socket, paths.key, paths.request):
-                        path.unlink(missing_ok=True)
+                    paths.clear()
             found.append({"ident": paths.ident, "state": "gone (files removed)"})
             continue
         with conn:
@@ -452,8 +455,7 @@ class EngineServer:
                 with self.state:
                     if self.connections:
                         continue
-                for path in (self.paths.socket, self.paths.key, self.paths.request):
-                    path.unlink(missing_ok=True)
+                self.paths.clear()
             log.info("ending: %s", reason)
             logging.shutdown()
             os._exit(0)
