@@ -50,6 +50,22 @@ def trainer_flags(precision: str) -> dict[str, Any]:
     return {"use_cpu": not on_gpu(), "bf16": precision == "bf16", "gradient_checkpointing": False}
 
 
+def scoring_precision(precision: str, device_type: str):
+    """The context a no-grad scoring pass runs in so that its numbers are the trainer's:
+    under bf16 the trainer (Accelerate) runs every forward pass in ``torch.autocast`` to
+    bf16, weights held in fp32, and keeps patching the model's forward after training; a
+    pass without it would score the starting policy in fp32 and the trained one in bf16,
+    and their difference would hold the precision change as well as the training (and take
+    twice as long on a CPU with native bf16)."""
+    import contextlib
+
+    import torch
+
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+
+
 def load_trainable(checkpoint: str | Path, precision: str = "auto"):
     """(model, tokenizer) from a checkpoint folder, weights in float32 (mixed precision
     comes from the trainer's bf16 flag), with a pad token."""

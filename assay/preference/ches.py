@@ -44,14 +44,18 @@ def ches_from_hidden(chosen_hidden, rejected_hidden) -> tuple[float, float]:
 
 def response_hidden_states(model, tokenizer, encoded: Sequence[Encoded]) -> list:
     """Per encoded sequence (:mod:`assay.preference.batching`: the tokens the trainer sees):
-    last-layer hidden states at the positions predicting its response tokens."""
+    last-layer hidden states at the positions predicting its response tokens.
+
+    Only the decoder runs (its ``last_hidden_state`` is the causal LM's last entry of
+    ``hidden_states``): no vocabulary projection, whose logits CHES never reads, and no
+    hidden states of the other layers kept."""
     import torch
 
     ids, mask = pad_right(tokenizer, [e.ids for e in encoded])
     device = next(model.parameters()).device
-    with torch.no_grad():
-        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
-    last = out.hidden_states[-1]
+    with torch.inference_mode():
+        out = model.get_decoder()(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+    last = out.last_hidden_state
     return [last[i, e.start - 1 : e.end - 1].float().cpu() for i, e in enumerate(encoded)]
 
 

@@ -14,6 +14,9 @@ Files written into the artifact:
 * ``per_pair.parquet``: pair_id, split, logp_chosen_before, logp_rejected_before,
   logp_chosen_after, logp_rejected_after (every pair of the table, trained or not).
 
+Every log-prob (before, tracked, after) is scored in the training precision: under bf16,
+in the autocast the trainer trains in (:func:`assay.training.scoring_precision`).
+
 How variants map onto TRL (the configuration half; the training loop is TRL's):
 a ``PoliciesSpec`` is one variant's whole behaviour: its loss, beta, learning rate, epochs,
 LoRA or full. ``dpo_config`` turns it into a ``trl.DPOConfig`` with the CPU facts of
@@ -45,7 +48,14 @@ import pandas as pd
 
 from assay.preference.spec import PoliciesSpec
 from assay.preference.tracking import DisplacementCallback, sequence_logprobs
-from assay.training import load_trainable, log_history_table, run_summary, save_trained, trainer_flags
+from assay.training import (
+    load_trainable,
+    log_history_table,
+    resolve_precision,
+    run_summary,
+    save_trained,
+    trainer_flags,
+)
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +145,8 @@ def train_policy(
     train = pairs[pairs["pair_id"].isin(train_ids) & (pairs["split"] == "train")].reset_index(drop=True)
     heldout = pairs[pairs["split"] == "heldout"].reset_index(drop=True)
     log.info("training %s on %d pairs (%d held out)", spec.variant, len(train), len(heldout))
-    before = sequence_logprobs(model, tokenizer, pairs, max_length=spec.max_length)  # also step 0
+    precision = resolve_precision(spec.precision)
+    before = sequence_logprobs(model, tokenizer, pairs, max_length=spec.max_length, precision=precision)
     tracked = {
         split: frame.sample(n=min(spec.track_pairs, len(frame)), random_state=spec.seed).sort_index()
         for split, frame in (("train", train), ("heldout", heldout))
@@ -148,6 +159,7 @@ def train_policy(
         initial=before,
         final_by_caller=True,
         max_length=spec.max_length,
+        precision=precision,
     )
     data = Dataset.from_pandas(train[["prompt", "chosen", "rejected"]], preserve_index=False)
     trainer = _trainer(spec, model, tokenizer, data, out_dir / "trainer-scratch", callback)
@@ -155,7 +167,7 @@ def train_policy(
     trainer.train()
     seconds = time.time() - started
     policy = trainer.model
-    after = sequence_logprobs(policy, tokenizer, pairs, max_length=spec.max_length)  # also the last step
+    after = sequence_logprobs(policy, tokenizer, pairs, max_length=spec.max_length, precision=precision)
     if not callback.log or callback.log[-1]["step"] != trainer.state.global_step:
         callback.record(int(trainer.state.global_step), after)
     per_pair = (

@@ -27,7 +27,12 @@ SCORING_PAIRS = 8
 
 
 def sequence_logprobs(
-    model, tokenizer, pairs: pd.DataFrame, batch_size: int = SCORING_PAIRS, max_length: int | None = None
+    model,
+    tokenizer,
+    pairs: pd.DataFrame,
+    batch_size: int = SCORING_PAIRS,
+    max_length: int | None = None,
+    precision: str = "fp32",
 ) -> pd.DataFrame:
     """Summed log-probabilities of every pair's chosen and rejected response, over exactly
     the tokens the trainer sees (:mod:`assay.preference.batching`: its EOS included, cut at
@@ -37,8 +42,14 @@ def sequence_logprobs(
     through one no-grad forward pass, sequences are batched by length (little padding),
     the vocabulary projection runs only over the positions from the shortest prompt's end
     on (``logits_to_keep``), and each token's log-probability is its logit minus the
-    log-sum-exp over the vocabulary (no full log-softmax tensor)."""
+    log-sum-exp over the vocabulary (no full log-softmax tensor).
+
+    ``precision``: the (resolved) training precision; under bf16 the passes run in the
+    trainer's autocast (:func:`assay.training.scoring_precision`), so the scores before,
+    during and after training are computed alike."""
     import torch
+
+    from assay.training import scoring_precision
 
     was_training = model.training
     model.eval()
@@ -55,7 +66,7 @@ def sequence_logprobs(
         ids, mask = pad_right(tokenizer, [encoded[i].ids for i in batch])
         first = min(encoded[i].start for i in batch) - 1  # the first position predicting a response token
         keep = ids.shape[1] - first  # logits of positions first .. width - 1
-        with torch.inference_mode():
+        with torch.inference_mode(), scoring_precision(precision, device.type):
             logits = model(
                 input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep
             ).logits
@@ -96,8 +107,9 @@ class DisplacementCallback(_callback_base()):
         initial: pd.DataFrame | None = None,
         final_by_caller: bool = False,
         max_length: int | None = None,
+        precision: str = "fp32",
     ):
-        self.tokenizer, self.every = tokenizer, every
+        self.tokenizer, self.every, self.precision = tokenizer, every, precision
         self.pairs = {"train": train_pairs, "heldout": heldout_pairs}
         self.initial, self.final_by_caller, self.max_length = initial, final_by_caller, max_length
         self.log: list[dict] = []
@@ -124,7 +136,10 @@ class DisplacementCallback(_callback_base()):
     def _measure(self, model, step: int) -> None:
         tracked = pd.concat([p for p in self.pairs.values() if not p.empty], ignore_index=True)
         if not tracked.empty:
-            self.record(step, sequence_logprobs(model, self.tokenizer, tracked, max_length=self.max_length))
+            scores = sequence_logprobs(
+                model, self.tokenizer, tracked, max_length=self.max_length, precision=self.precision
+            )
+            self.record(step, scores)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if self.initial is not None:

@@ -134,6 +134,34 @@ def test_training_run_writes_tracked_logs_and_a_loadable_checkpoint(
     assert not (tmp_path / "checkpoint" / "adapter_config.json").exists() and model is not None
 
 
+def test_bf16_scores_before_during_and_after_training_are_computed_alike(tiny_checkpoint, tmp_path, spec_of):
+    """With a learning rate of 0 the policy never moves, so every score of a pair must stay
+    what it was: before, at each tracked step (inside the trainer's bf16 autocast) and
+    after. Scoring the start in fp32 and the rest in bf16 broke this by the bf16 rounding."""
+    pairs = tiny_pairs()
+    spec = spec_of(
+        "policies",
+        variant="sigmoid",
+        learning_rate=0.0,
+        batch_size=2,
+        epochs=1,
+        lora=True,
+        max_steps=None,
+        precision="bf16",
+        track_every=1,
+        save_dtype="float32",
+    )
+    train_policy(tiny_checkpoint, pairs, ["pair-0", "pair-1", "pair-2"], spec, tmp_path)
+    per_pair = pd.read_parquet(tmp_path / "per_pair.parquet")
+    for side in ("chosen", "rejected"):
+        before, after = per_pair[f"logp_{side}_before"], per_pair[f"logp_{side}_after"]
+        assert after.to_numpy() == pytest.approx(before.to_numpy(), abs=1e-4)
+    logprobs = pd.read_parquet(tmp_path / "logprobs.parquet")
+    for _, split in logprobs.groupby("split"):
+        assert split["step"].nunique() > 2
+        assert split["logp_chosen"].to_numpy() == pytest.approx(split["logp_chosen"].iloc[0], abs=1e-4)
+
+
 def test_displacement_table_from_per_pair_logprobs_and_ches(tiny_checkpoint):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
