@@ -33,14 +33,29 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
+def process_label(cmdline: list[str]) -> str:
+    """What a process of the run is: an engine server, a rule's job (its script is
+    ``.snakemake/scripts/tmpXXXX.<script>.py``) or Snakemake itself."""
+    line = " ".join(cmdline)
+    if "assay.engine.shared" in line:
+        return "engine server"
+    for part in cmdline:
+        if "/.snakemake/scripts/" in part:
+            return Path(part).name.split(".", 1)[-1].removesuffix(".py")
+    return "snakemake" if "snakemake" in line else Path(cmdline[0]).name if cmdline else "?"
+
+
 class MemorySampler(threading.Thread):
     """Peak RSS, summed over this user's processes that belong to the run: the workflow and
     its jobs (descendants of the snakemake process) and the shared engine servers (which
-    leave the process tree on purpose), sampled every second."""
+    leave the process tree on purpose), sampled every second; what made up that peak, and
+    the largest single process by what it was."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak_gb, self.done = pid, 0.0, threading.Event()
+        self.at_peak: dict[str, float] = {}
+        self.largest: tuple[float, str] = (0.0, "")
 
     def run(self) -> None:
         try:
@@ -57,20 +72,30 @@ class MemorySampler(threading.Thread):
                 for p in psutil.process_iter(["cmdline"])
                 if "assay.engine.shared" in " ".join(p.info["cmdline"] or [])
             ]
-            total = 0
+            total, parts = 0, defaultdict(float)
             for process in {p.pid: p for p in processes}.values():
                 try:
-                    total += process.memory_info().rss
+                    rss, label = process.memory_info().rss, process_label(process.cmdline())
                 except psutil.Error:
-                    pass
-            self.peak_gb = max(self.peak_gb, total / 1024**3)
+                    continue
+                total += rss
+                parts[label] += rss / 1024**3
+                self.largest = max(self.largest, (rss / 1024**3, label))
+            if total / 1024**3 > self.peak_gb:
+                self.peak_gb, self.at_peak = total / 1024**3, dict(parts)
+
+    def describe(self) -> str:
+        ordered = sorted(self.at_peak.items(), key=lambda item: -item[1])
+        parts = ", ".join(f"{label} {gb:.1f}" for label, gb in ordered)
+        gb, label = self.largest
+        return f"at that peak (GB): {parts}; the largest one process: {label} {gb:.1f} GB"
 
 
 def run_study(
     study: Path | None, cores: int, workdir: Path, env: dict[str, str], extra: list[Path]
-) -> tuple[float, float]:
+) -> tuple[float, MemorySampler]:
     """Seconds of one ``snakemake`` run of the study in ``workdir`` (its store inside it),
-    and the peak RSS of the run's processes together, GB."""
+    and its memory sampler (the peak RSS of the run's processes together)."""
     command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
     command += ["--cores", str(cores)]
     for configfile in ([study] if study else []) + extra:
@@ -89,7 +114,7 @@ def run_study(
     if process.returncode != 0:
         tail = (workdir / "snakemake.log").read_text()[-3000:]
         sys.exit(f"the study failed (the log: {workdir / 'snakemake.log'}):\n{tail}")
-    return seconds, memory.peak_gb
+    return seconds, memory
 
 
 def stage_table(store: Path) -> dict[str, dict[str, float]]:
@@ -168,14 +193,15 @@ def main() -> None:
                 if any(workdir.iterdir()):
                     sys.exit(f"--keep {workdir}: the folder is not empty")
             env = {**env, "ASSAY_ENGINE_DIR": str(Path(scratch) / "engines")}
-            wall, together_gb = run_study(options.study, options.cores, workdir, env, extra)
+            wall, memory = run_study(options.study, options.cores, workdir, env, extra)
             peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
             rerun, _ = run_study(options.study, options.cores, workdir, env, extra)
             totals.append(report(stage_table(workdir / "artifacts"), wall, options.cores, title))
             print(
                 f"peak RSS of one process {peak_gb:.1f} GB, of the run's processes together "
-                f"{together_gb:.1f} GB; a no-op rerun {rerun:.1f} s"
+                f"{memory.peak_gb:.1f} GB; a no-op rerun {rerun:.1f} s"
             )
+            print(memory.describe())
     if len(totals) == 2:
         before, after = totals
         print(
