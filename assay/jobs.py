@@ -80,6 +80,7 @@ class Job:
     outputs: dict[str, Any]
     params: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    memory_mb: int | None = None  # the rule's mem_mb: what the job may need (make_room)
 
     @classmethod
     def from_snakemake(cls, sm) -> Job:
@@ -92,6 +93,7 @@ class Job:
             outputs=outputs,
             params=params,
             settings=dict(artifact.get("settings") or {}) if artifact else {},
+            memory_mb=getattr(sm.resources, "mem_mb", None),
         )
 
     @property
@@ -141,7 +143,11 @@ class Job:
 
         folder = Path(manifest).parent
         return open_engine(
-            checkpoint_dir(folder), spec or self.engine_spec(), folder.parent.name == "models", pool_size
+            checkpoint_dir(folder),
+            spec or self.engine_spec(),
+            folder.parent.name == "models",
+            pool_size,
+            self.memory_mb,
         )
 
     @contextmanager
@@ -162,9 +168,12 @@ class Job:
 
     @contextmanager
     def training(self):
-        """Publish one artifact computed by training on one device (a GPU lease on GPUs)."""
+        """Publish one artifact computed by training on one device (a GPU lease on GPUs),
+        after idle engine servers ended if the memory the job may need is not available."""
         from assay.gpus import gpu_lease
+        from assay.memory import make_room
 
+        make_room(self.memory_mb)
         with self.publish() as staging, gpu_lease(1):
             yield staging
 

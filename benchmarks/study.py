@@ -7,12 +7,15 @@ the peak RSS of any one process and of all of them together (the workflow, its j
 the shared engine servers, sampled every second), and the time of a no-op rerun.
 
     python benchmarks/study.py [--study config/studies/smoke.yaml] [--cores 2]
-        [--compare-sharing | --compare-engine-core] [--keep FOLDER]
+        [--compare-sharing | --compare-engine-core] [--keep FOLDER] [--memory-gb 8]
 
 ``--compare-sharing`` runs the study twice from empty stores, first with an engine per job
 (``engine.share: false``, Assay before shared engines), then with shared engines (the
 default), and prints the ratios of the two runs. ``--compare-engine-core`` does the same
-for vLLM's engine core in a child process against in the job's process.
+for vLLM's engine core in a child process against in the job's process. ``--memory-gb``
+runs the study in a memory control group of that size (as a container or a small machine
+would; needs write access to the cgroup tree, root here): a job that overruns it is killed
+and the study fails.
 """
 
 from __future__ import annotations
@@ -91,8 +94,32 @@ class MemorySampler(threading.Thread):
         return f"at that peak (GB): {parts}; the largest one process: {label} {gb:.1f} GB"
 
 
+def memory_group(limit_gb: float) -> Path:
+    """A new memory control group (v1 or v2) below this process's own, limited to
+    ``limit_gb``; processes started in it (see ``run_study``) and their children stay in it."""
+    lines = [line.split(":", 2) for line in Path("/proc/self/cgroup").read_text().splitlines()]
+    v1 = [path for _, controllers, path in lines if "memory" in controllers.split(",")]
+    if v1:
+        group, limit_file = Path("/sys/fs/cgroup/memory") / v1[0].lstrip("/"), "memory.limit_in_bytes"
+    else:
+        v2 = [path for hierarchy, _, path in lines if hierarchy == "0"]
+        group, limit_file = Path("/sys/fs/cgroup") / v2[0].lstrip("/"), "memory.max"
+    group = group / f"assay-study-{os.getpid()}"
+    try:
+        group.mkdir(exist_ok=True)
+        (group / limit_file).write_text(str(int(limit_gb * 1024**3)))
+    except OSError as error:
+        sys.exit(f"--memory-gb: cannot make a memory control group at {group}: {error}")
+    return group
+
+
 def run_study(
-    study: Path | None, cores: int, workdir: Path, env: dict[str, str], extra: list[Path]
+    study: Path | None,
+    cores: int,
+    workdir: Path,
+    env: dict[str, str],
+    extra: list[Path],
+    group: Path | None = None,
 ) -> tuple[float, MemorySampler]:
     """Seconds of one ``snakemake`` run of the study in ``workdir`` (its store inside it),
     and its memory sampler (the peak RSS of the run's processes together)."""
@@ -103,8 +130,14 @@ def run_study(
     command += ["--config", f"store={workdir / 'artifacts'}"]
     started = time.perf_counter()
     with open(workdir / "snakemake.log", "a") as output:
+        enter = (lambda: (group / "cgroup.procs").write_text(str(os.getpid()))) if group else None
         process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, text=True, env={**os.environ, **env}
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **env},
+            preexec_fn=enter,
         )
         memory = MemorySampler(process.pid)
         memory.start()
@@ -149,10 +182,12 @@ def report(stages: dict[str, dict[str, float]], wall: float, cores: int, title: 
         f"{totals['job_startup_s']:>12.1f}{totals['working_s']:>10.1f}"
     )
     overhead = totals["engine_start_s"] + totals["job_startup_s"]
+    at_once = max(1.0, job_seconds / wall)  # jobs running at once, on average
     print(
         f"engine starts: {100 * totals['engine_start_s'] / job_seconds:.0f}% of job time; engine starts and "
-        f"job start-up together: {100 * overhead / job_seconds:.0f}% of job time "
-        f"({overhead / cores:.0f} s of the {wall:.0f} s wall time at {cores} jobs at once)"
+        f"job start-up together: {100 * overhead / job_seconds:.0f}% of job time, {overhead / at_once:.0f} s "
+        f"= {100 * overhead / at_once / wall:.1f}% of the {wall:.0f} s wall time ({at_once:.1f} jobs at once "
+        f"on average)"
     )
     return {**totals, "wall": wall, "job_seconds": job_seconds}
 
@@ -167,10 +202,14 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, help="run in this (empty) folder and keep it: results/ and the store for a tour"
     )
+    parser.add_argument("--memory-gb", type=float, help="run the study in a memory control group this size")
     options = parser.parse_args()
+    group = memory_group(options.memory_gb) if options.memory_gb else None
     from assay.hardware import cpu_has_native_bf16
 
     print(f"CPU native bf16: {cpu_has_native_bf16()}; study {options.study or 'config/config.yaml'}")
+    if group:
+        print(f"in a memory control group of {options.memory_gb:g} GB: {group}")
     runs: list[tuple[str, dict[str, str], str]] = [("shared engines (now)", {}, "")]
     if options.compare_engine_core:
         runs = [
@@ -193,15 +232,21 @@ def main() -> None:
                 if any(workdir.iterdir()):
                     sys.exit(f"--keep {workdir}: the folder is not empty")
             env = {**env, "ASSAY_ENGINE_DIR": str(Path(scratch) / "engines")}
-            wall, memory = run_study(options.study, options.cores, workdir, env, extra)
+            wall, memory = run_study(options.study, options.cores, workdir, env, extra, group)
             peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-            rerun, _ = run_study(options.study, options.cores, workdir, env, extra)
+            rerun, _ = run_study(options.study, options.cores, workdir, env, extra, group)
             totals.append(report(stage_table(workdir / "artifacts"), wall, options.cores, title))
             print(
                 f"peak RSS of one process {peak_gb:.1f} GB, of the run's processes together "
                 f"{memory.peak_gb:.1f} GB; a no-op rerun {rerun:.1f} s"
             )
             print(memory.describe())
+    for _ in range(30 if group else 0):  # empty once the run's servers have ended too
+        try:
+            group.rmdir()
+            break
+        except OSError:
+            time.sleep(1)
     if len(totals) == 2:
         before, after = totals
         print(

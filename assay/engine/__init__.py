@@ -59,23 +59,33 @@ def load_engine(checkpoint: str | Path, spec: EngineSpec) -> Engine:
     return HFEngine(Path(checkpoint), spec)
 
 
-def open_engine(checkpoint: str | Path, spec: EngineSpec, shared: bool = True, pool_size: int = 1) -> Engine:
+def open_engine(
+    checkpoint: str | Path,
+    spec: EngineSpec,
+    shared: bool = True,
+    pool_size: int = 1,
+    need_mb: int | None = None,
+) -> Engine:
     """The engine a job uses: the machine's shared engine for this checkpoint and these
     settings where sharing is on (see :mod:`assay.engine.shared`), else, or when no shared
     engine can be had, one of its own (its share of memory when the job holds
-    ``pool_size`` engines at once)."""
+    ``pool_size`` engines at once). Before it loads a model (here or in a new server), idle
+    servers of other models end if ``need_mb`` is not available (:mod:`assay.memory`)."""
+    from assay.memory import make_room
+
     if shared:
         from assay.engine.shared import connect, sharing_enabled
 
         enabled, why_not = sharing_enabled(spec)
         if enabled:
-            engine = connect(Path(checkpoint), spec, resolve_backend(spec.backend))
+            engine = connect(Path(checkpoint), spec, resolve_backend(spec.backend), need_mb)
             if engine is not None:
                 return engine
         else:
             log.info("a per-job engine: %s", why_not)
     if pool_size > 1:
         spec = pool_engine_spec(spec.as_dict(), spec.backend, pool_size)
+    make_room(need_mb)
     return load_engine(checkpoint, spec)
 
 

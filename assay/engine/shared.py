@@ -216,15 +216,21 @@ def _try_connect(paths: _Paths) -> Connection | None:
         return None
 
 
-def connect(checkpoint: Path, spec: EngineSpec, backend: str) -> SharedEngine | None:
-    """A handle on the server of this checkpoint and these settings, started if none runs;
-    None (with a log line saying why) when no server can be had."""
+def connect(
+    checkpoint: Path, spec: EngineSpec, backend: str, need_mb: int | None = None
+) -> SharedEngine | None:
+    """A handle on the server of this checkpoint and these settings, started if none runs
+    (after idle servers of other models ended, if ``need_mb`` is not available: see
+    :mod:`assay.memory`); None (with a log line saying why) when no server can be had."""
     paths = _Paths(engine_dir(), share_id(checkpoint, spec, backend))
     started = time.time()
     with _locked(paths.lock):
         conn = _try_connect(paths)
         fresh = conn is None
         if fresh:
+            from assay.memory import make_room
+
+            make_room(need_mb, keep=paths.ident)
             conn = _start_server(paths, checkpoint, spec, backend)
             if conn is None:
                 return None
@@ -316,6 +322,28 @@ def servers(stop: bool = False) -> list[dict[str, Any]]:
             conn.send(("stop",) if stop else ("status",))
             found.append({**conn.recv(), "state": "stopping" if stop else "running"})
     return found
+
+
+def stop_idle_servers(keep: str | None = None) -> dict[str, int]:
+    """Ask every server with no job connected (but ``keep``) to end; {ident: pid} of those
+    asked (:func:`assay.memory.make_room`). A job that connects in between is served and
+    the server ends after it."""
+    asked = {}
+    for sock in sorted(engine_dir().glob("*.sock")):
+        paths = _Paths(sock.parent, sock.stem)
+        if paths.ident == keep:
+            continue
+        conn = _try_connect(paths)
+        if conn is None:
+            continue
+        with conn:
+            conn.send(("status",))
+            state = conn.recv()
+            if state["jobs_connected"] == 0:
+                conn.send(("stop",))
+                conn.recv()
+                asked[paths.ident] = int(state["pid"])
+    return asked
 
 
 # ---------------------------------------------------------------- the server's side

@@ -42,6 +42,7 @@ def fake_snakemake(tmp_path: Path) -> SimpleNamespace:
             }
         ),
         log=[str(tmp_path / "logs" / "job.log")],
+        resources=SimpleNamespace(mem_mb=6540, runtime=30),
     )
 
 
@@ -51,6 +52,7 @@ def test_a_job_gets_declared_inputs_and_its_artifact(tmp_path):
     assert job.spec == {"batch_size": 4} and job.params == {"name": "smollm2"}
     assert job.settings == {"engine": {"max_model_len": 512}}
     assert job.ref.path == tmp_path / "store" / "ches" / ("a" * 16)
+    assert job.memory_mb == 6540  # the rule's mem_mb: what make_room asks for
 
 
 def test_run_publishes_with_the_process_start_up_in_the_manifest(tmp_path):
