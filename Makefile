@@ -123,6 +123,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/synthetic.py
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/engine_start.py
+	$(BIN)/python benchmarks/lora_serving.py
 	$(BIN)/python benchmarks/study.py --study config/studies/smoke.yaml --compare-sharing
 
 clean:
