@@ -70,7 +70,7 @@ class EngineSpec:
     hf_batch_size: int = 32
     kv_cache_gb: int = 1
     share: str | bool = "auto"
-    share_idle_s: float = 600.0
+    share_idle_s: float = 1800.0
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

@@ -17,8 +17,10 @@ progress lines are forwarded to the calling job's log; its start is logged in
 
 Lifetime: a server ends once no job is connected and either every run that used it has
 ended (jobs announce their run: the Snakemake process, ``ASSAY_RUN_PID``, else the job's
-own process) or no call came for ``engine.share_idle_s`` seconds. A finished, failed or
-kill -9'd workflow leaves no server for longer than a few seconds after its last job.
+own process) or no call came for ``engine.share_idle_s`` seconds, or a job asked it to
+end because it needs the memory (:func:`stop_idle_servers`, :mod:`assay.memory`). A
+finished, failed or kill -9'd workflow leaves no server for longer than a few seconds
+after its last job.
 
 Fallbacks: a server that does not start, or that dies mid-call, is logged and the job goes
 on with a per-job engine (the call is redone there), so nothing half-computed is published.
