@@ -7,7 +7,7 @@ the peak RSS of any one process and of all of them together (the workflow, its j
 the shared engine servers, sampled every second), and the time of a no-op rerun.
 
     python benchmarks/study.py [--study config/studies/smoke.yaml] [--cores 2]
-        [--compare-sharing | --compare-engine-core] [--keep FOLDER] [--memory-gb 8]
+        [--compare-sharing | --compare-engine-core] [--keep FOLDER] [--memory-gb 8] [--as-avx2]
 
 ``--compare-sharing`` runs the study twice from empty stores, first with an engine per job
 (``engine.share: false``, Assay before shared engines), then with shared engines (the
@@ -15,7 +15,9 @@ default), and prints the ratios of the two runs. ``--compare-engine-core`` does 
 for vLLM's engine core in a child process against in the job's process. ``--memory-gb``
 runs the study in a memory control group of that size (as a container or a small machine
 would; needs write access to the cgroup tree, root here): a job that overruns it is killed
-and the study fails.
+and the study fails. ``--as-avx2`` runs it as on a CPU without AVX-512: the planner is told
+the CPU has no native bf16 (``auto`` resolves to fp32), and torch's kernels, oneDNN and MKL
+are held to AVX2 (vLLM's own CPU kernels are not: it picks them at build time).
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: A CPU without AVX-512 (and so without native bf16), as far as environment variables go.
+AS_AVX2 = {
+    "ASSAY_CPU_BF16": "0",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+}
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
@@ -203,11 +212,16 @@ def main() -> None:
         "--keep", type=Path, help="run in this (empty) folder and keep it: results/ and the store for a tour"
     )
     parser.add_argument("--memory-gb", type=float, help="run the study in a memory control group this size")
+    parser.add_argument(
+        "--as-avx2", action="store_true", help="fp32 and AVX2 kernels, as on a CPU without AVX-512"
+    )
     options = parser.parse_args()
     group = memory_group(options.memory_gb) if options.memory_gb else None
     from assay.hardware import cpu_has_native_bf16
 
     print(f"CPU native bf16: {cpu_has_native_bf16()}; study {options.study or 'config/config.yaml'}")
+    if options.as_avx2:
+        print("as on a CPU without AVX-512: " + " ".join(f"{k}={v}" for k, v in AS_AVX2.items()))
     if group:
         print(f"in a memory control group of {options.memory_gb:g} GB: {group}")
     runs: list[tuple[str, dict[str, str], str]] = [("shared engines (now)", {}, "")]
@@ -231,7 +245,11 @@ def main() -> None:
                 workdir.mkdir(parents=True, exist_ok=True)
                 if any(workdir.iterdir()):
                     sys.exit(f"--keep {workdir}: the folder is not empty")
-            env = {**env, "ASSAY_ENGINE_DIR": str(Path(scratch) / "engines")}
+            env = {
+                **env,
+                **(AS_AVX2 if options.as_avx2 else {}),
+                "ASSAY_ENGINE_DIR": str(Path(scratch) / "engines"),
+            }
             wall, memory = run_study(options.study, options.cores, workdir, env, extra, group)
             peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
             rerun, _ = run_study(options.study, options.cores, workdir, env, extra, group)

@@ -105,6 +105,17 @@ def test_rerun_executes_nothing(smoke_run, smoke_study, dry_run):
     print(f"no-op dry run took {time.time() - started:.1f} s")
 
 
+def test_settings_outside_the_keys_rerun_nothing(smoke_run, smoke_study, tmp_path, dry_run):
+    """Engine sharing and the CPU KV cache change speed, not results: no key holds them, but
+    they travel in the rules' params, and Snakemake's params trigger reran every finished
+    job of a store when one changed (the profiles leave that trigger out)."""
+    config = yaml.safe_load(smoke_study.read_text())
+    config.setdefault("engine", {}).update(share=False, share_idle_s=1234, kv_cache_gb=2)
+    changed = tmp_path / "speed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    assert dry_run(smoke_run, (smoke_study, changed)) == {}
+
+
 def test_second_study_on_the_same_store_runs_only_its_new_jobs(smoke_run, smoke_study, tmp_path, dry_run):
     config = yaml.safe_load(smoke_study.read_text())
     config["study"] = "smoke-fewer-items"
