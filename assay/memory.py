@@ -107,6 +107,7 @@ def make_room(need_mb: int | None, keep: str | None = None) -> list[str]:
     """Ask idle shared engine servers (all but ``keep``) to end when less than ``need_mb``
     is available, and wait for them to go. Returns the idents of those asked."""
     from assay.engine.shared import stop_idle_servers
+    from assay.locks import pid_alive
 
     available = available_bytes()
     if not need_mb or available is None or available >= need_mb * 2**20:
@@ -115,8 +116,6 @@ def make_room(need_mb: int | None, keep: str | None = None) -> list[str]:
     if not ended:
         return []
     deadline = time.monotonic() + RELEASE_WAIT_S
-    from assay.locks import pid_alive
-
     while any(pid_alive(pid) for pid in ended.values()) and time.monotonic() < deadline:
         time.sleep(0.2)
     now = available_bytes() or 0
