@@ -14,6 +14,8 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -31,6 +33,20 @@ def default_checkpoint(scratch: Path) -> Path:
         return stored
     materialize(model.spec.source, model.spec.dtype, None, scratch)
     return checkpoint_dir(scratch)
+
+
+@contextmanager
+def engine_checkpoint(args: argparse.Namespace) -> Iterator[tuple[Path, str]]:
+    """(checkpoint, dtype) of an engine benchmark: ``--checkpoint``, else the default
+    study's SmolLM2 (materialised into a temporary folder when the store lacks it), and
+    ``--dtype`` resolved for this CPU."""
+    from assay.hardware import cpu_has_native_bf16, resolve_engine_dtype
+
+    dtype = resolve_engine_dtype(args.dtype, gpu_study=False)
+    with tempfile.TemporaryDirectory() as scratch:
+        checkpoint = args.checkpoint or default_checkpoint(Path(scratch))
+        print(f"CPU native bf16: {cpu_has_native_bf16()}; dtype {dtype}; checkpoint {checkpoint}")
+        yield checkpoint, dtype
 
 
 def timed(fn):

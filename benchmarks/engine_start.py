@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -51,17 +50,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--dtype", default="auto")
     args = parser.parse_args()
-    from assay.hardware import cpu_has_native_bf16, resolve_engine_dtype
+    sys.path.insert(0, str(Path(__file__).parent))
+    from engine import engine_checkpoint
 
-    dtype = resolve_engine_dtype(args.dtype, gpu_study=False)
-    with tempfile.TemporaryDirectory() as scratch:
-        checkpoint = args.checkpoint
-        if checkpoint is None:
-            sys.path.insert(0, str(Path(__file__).parent))
-            from engine import default_checkpoint
-
-            checkpoint = default_checkpoint(Path(scratch))
-        print(f"CPU native bf16: {cpu_has_native_bf16()}; dtype {dtype}; checkpoint {checkpoint}")
+    with engine_checkpoint(args) as (checkpoint, dtype):
         settings = {
             "engine core in a child process (vLLM's default)": {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"},
             "engine core in the job's process (Assay's CPU default)": {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"},

@@ -81,19 +81,12 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--dtype", default="auto")
     args = parser.parse_args()
-    from assay.hardware import cpu_has_native_bf16, resolve_engine_dtype
+    sys.path.insert(0, str(Path(__file__).parent))
+    from engine import engine_checkpoint
 
-    dtype = resolve_engine_dtype(args.dtype, gpu_study=False)
-    with tempfile.TemporaryDirectory() as scratch:
-        checkpoint = args.checkpoint
-        if checkpoint is None:
-            sys.path.insert(0, str(Path(__file__).parent))
-            from engine import default_checkpoint
-
-            checkpoint = default_checkpoint(Path(scratch))
+    with engine_checkpoint(args) as (checkpoint, dtype), tempfile.TemporaryDirectory() as scratch:
         adapter = Path(scratch) / "adapter"
         run(MAKE_ADAPTER, str(checkpoint), str(adapter))
-        print(f"CPU native bf16: {cpu_has_native_bf16()}; dtype {dtype}; checkpoint {checkpoint}")
         results = {}
         for mode, title in SETTINGS.items():
             results[mode] = r = run(CHILD, str(checkpoint), dtype, mode, str(adapter))

@@ -4,13 +4,8 @@ group's limit), and idle engine servers ending when a job needs their memory."""
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import subprocess
 import time
 from pathlib import Path
-
-import pytest
 
 from assay import memory
 from assay.engine import EngineSpec, SamplingSpec, open_engine
@@ -72,48 +67,34 @@ def test_where_nothing_can_be_read_it_says_so(tmp_path):
 # ------------------------------------------------- idle servers end when a job needs room
 
 
-@pytest.fixture
-def engines(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "engines"
-    monkeypatch.setenv("ASSAY_ENGINE_DIR", str(folder))
-    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
-    monkeypatch.delenv("ASSAY_RUN_PID", raising=False)
-    yield folder
-    for pid in _server_pids(folder):
-        os.kill(pid, signal.SIGKILL)
-
-
-def _server_pids(folder: Path) -> list[int]:
-    listing = subprocess.run(["pgrep", "-f", f"assay.engine.shared {folder}"], capture_output=True, text=True)
-    return [int(pid) for pid in listing.stdout.split()]
-
-
 def _serve(checkpoint: Path, spec: EngineSpec = SPEC) -> None:
     with open_engine(checkpoint, spec) as engine:
         engine.generate(["the answer is"], SamplingSpec(max_tokens=2))
 
 
-def test_idle_servers_stay_while_memory_suffices(engines, tiny_checkpoint, monkeypatch):
+def test_idle_servers_stay_while_memory_suffices(engines, tiny_checkpoint, monkeypatch, server_pids):
     _serve(tiny_checkpoint)
     monkeypatch.setattr(memory, "available_bytes", lambda: 20 * GB)
     assert memory.make_room(8000) == []
     assert memory.make_room(None) == []
-    assert len(_server_pids(engines)) == 1
+    assert len(server_pids(engines)) == 1
 
 
-def test_idle_servers_end_when_a_job_needs_their_memory(engines, tiny_checkpoint, monkeypatch, caplog):
+def test_idle_servers_end_when_a_job_needs_their_memory(
+    engines, tiny_checkpoint, monkeypatch, caplog, server_pids
+):
     _serve(tiny_checkpoint)
     _serve(tiny_checkpoint, EngineSpec(backend="hf", dtype="bfloat16", share=True))
-    assert len(_server_pids(engines)) == 2
+    assert len(server_pids(engines)) == 2
     monkeypatch.setattr(memory, "available_bytes", lambda: 2 * GB)
     with caplog.at_level(logging.INFO):
         asked = memory.make_room(8000)
-    assert len(asked) == 2 and _server_pids(engines) == []  # make_room waited for them to go
+    assert len(asked) == 2 and server_pids(engines) == []  # make_room waited for them to go
     assert "asked 2 idle engine server(s) to end" in caplog.text
     assert not list(engines.glob("*.sock"))
 
 
-def test_a_server_in_use_and_the_one_kept_do_not_end(engines, tiny_checkpoint, monkeypatch):
+def test_a_server_in_use_and_the_one_kept_do_not_end(engines, tiny_checkpoint, monkeypatch, server_pids):
     from assay.engine.shared import share_id
 
     _serve(tiny_checkpoint)
@@ -124,20 +105,22 @@ def test_a_server_in_use_and_the_one_kept_do_not_end(engines, tiny_checkpoint, m
     with open_engine(tiny_checkpoint, other) as engine:  # a job connected to it: not idle
         assert memory.make_room(8000, keep=kept) == []
         engine.generate(["the answer is"], SamplingSpec(max_tokens=2))
-    assert len(_server_pids(engines)) == 2
+    assert len(server_pids(engines)) == 2
 
 
-def test_a_job_starting_a_server_first_ends_idle_ones_when_short(engines, tiny_checkpoint, monkeypatch):
+def test_a_job_starting_a_server_first_ends_idle_ones_when_short(
+    engines, tiny_checkpoint, monkeypatch, server_pids
+):
     _serve(tiny_checkpoint)
-    first = set(_server_pids(engines))
+    first = set(server_pids(engines))
     monkeypatch.setattr(memory, "available_bytes", lambda: 1 * GB)
     other = EngineSpec(backend="hf", dtype="bfloat16", share=True)
     with open_engine(tiny_checkpoint, other, need_mb=6000) as engine:
         assert engine.shared and engine.started
     deadline = time.time() + 10
-    while set(_server_pids(engines)) & first and time.time() < deadline:
+    while set(server_pids(engines)) & first and time.time() < deadline:
         time.sleep(0.2)
-    assert not set(_server_pids(engines)) & first and len(_server_pids(engines)) == 1
+    assert not set(server_pids(engines)) & first and len(server_pids(engines)) == 1
 
 
 def test_training_jobs_make_room_with_their_rules_memory(monkeypatch):

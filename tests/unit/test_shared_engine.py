@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,23 +20,6 @@ from assay.errors import ConfigError, EngineError
 
 SPEC = EngineSpec(backend="hf", dtype="float32", share=True)
 PROMPTS = ["the answer is", "question : what is 1 + 2 ?", [{"role": "user", "content": "what is 1 + 2"}]]
-
-
-@pytest.fixture
-def engines(tmp_path, monkeypatch) -> Path:
-    """A private server folder per test; every server left is killed afterwards."""
-    folder = tmp_path / "engines"
-    monkeypatch.setenv("ASSAY_ENGINE_DIR", str(folder))
-    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
-    monkeypatch.delenv("ASSAY_RUN_PID", raising=False)
-    yield folder
-    for pid in _server_pids(folder):
-        os.kill(pid, signal.SIGKILL)
-
-
-def _server_pids(folder: Path) -> list[int]:
-    listing = subprocess.run(["pgrep", "-f", f"assay.engine.shared {folder}"], capture_output=True, text=True)
-    return [int(pid) for pid in listing.stdout.split()]
 
 
 def _wait_until(condition, seconds: float = 20.0) -> bool:
@@ -61,17 +43,17 @@ def test_shared_engine_gives_a_per_job_engines_outputs(engines, tiny_checkpoint)
         assert scores == local.token_logprobs(PROMPTS[:2], [" ", " "], ["42", "7"])
 
 
-def test_later_jobs_use_the_running_server(engines, tiny_checkpoint):
+def test_later_jobs_use_the_running_server(engines, tiny_checkpoint, server_pids):
     with open_engine(tiny_checkpoint, SPEC) as first:
         first.generate(PROMPTS[:1], SamplingSpec(max_tokens=4))
     with open_engine(tiny_checkpoint, SPEC) as second:
         assert second.shared and not second.started
         assert second.start_seconds < first.start_seconds
-    assert len(_server_pids(engines)) == 1
+    assert len(server_pids(engines)) == 1
     other = EngineSpec(backend="hf", dtype="bfloat16", share=True)  # other settings: another server
     with open_engine(tiny_checkpoint, other) as third:
         assert third.started
-    assert len(_server_pids(engines)) == 2
+    assert len(server_pids(engines)) == 2
 
 
 def test_progress_lines_reach_the_jobs_log(engines, tiny_checkpoint, caplog):
@@ -87,33 +69,35 @@ def test_a_failing_call_names_the_engine_and_the_server_goes_on(engines, tiny_ch
         assert len(engine.generate(PROMPTS, SamplingSpec(max_tokens=4))) == 3
 
 
-def test_server_ends_when_its_run_ends(engines, tiny_checkpoint, monkeypatch):
+def test_server_ends_when_its_run_ends(engines, tiny_checkpoint, monkeypatch, server_pids):
     run = subprocess.Popen(["sleep", "60"])  # stands for the Snakemake process
     monkeypatch.setenv("ASSAY_RUN_PID", str(run.pid))
     monkeypatch.setenv("ASSAY_RUN_HOST", socket.gethostname())
     with open_engine(tiny_checkpoint, SPEC) as engine:
         engine.generate(PROMPTS[:1], SamplingSpec(max_tokens=4))
     time.sleep(2 * shared_module.WATCH_S)
-    assert _server_pids(engines), "the server ended while its run was alive"
+    assert server_pids(engines), "the server ended while its run was alive"
     run.kill()  # as kill -9 of the workflow
     run.wait()
-    assert _wait_until(lambda: not _server_pids(engines), 10), "the server outlived its run"
+    assert _wait_until(lambda: not server_pids(engines), 10), "the server outlived its run"
     assert not list(engines.glob("*.sock"))
 
 
-def test_server_ends_after_its_idle_time(engines, tiny_checkpoint):
+def test_server_ends_after_its_idle_time(engines, tiny_checkpoint, server_pids):
     spec = EngineSpec(backend="hf", dtype="float32", share=True, share_idle_s=1)
     with open_engine(tiny_checkpoint, spec) as engine:
         engine.generate(PROMPTS[:1], SamplingSpec(max_tokens=4))
-    assert _wait_until(lambda: not _server_pids(engines), 10), "the idle server did not end"
+    assert _wait_until(lambda: not server_pids(engines), 10), "the idle server did not end"
 
 
-def test_a_server_that_dies_mid_run_is_replaced_by_a_per_job_engine(engines, tiny_checkpoint, caplog):
+def test_a_server_that_dies_mid_run_is_replaced_by_a_per_job_engine(
+    engines, tiny_checkpoint, caplog, server_pids
+):
     greedy = SamplingSpec(max_tokens=8)
     expected = load_engine(tiny_checkpoint, SPEC).generate(PROMPTS, greedy)
     with open_engine(tiny_checkpoint, SPEC) as engine:
         engine.generate(PROMPTS[:1], greedy)
-        (pid,) = _server_pids(engines)
+        (pid,) = server_pids(engines)
         os.kill(pid, signal.SIGKILL)
         with caplog.at_level(logging.WARNING):
             assert engine.generate(PROMPTS, greedy) == expected
@@ -131,12 +115,12 @@ def test_a_server_that_does_not_start_falls_back_with_a_log_line(
     assert any("did not start" in r.getMessage() for r in caplog.records)
 
 
-def test_stale_socket_of_a_killed_server_is_replaced(engines, tiny_checkpoint):
+def test_stale_socket_of_a_killed_server_is_replaced(engines, tiny_checkpoint, server_pids):
     with open_engine(tiny_checkpoint, SPEC) as engine:
         engine.generate(PROMPTS[:1], SamplingSpec(max_tokens=4))
-    (pid,) = _server_pids(engines)
+    (pid,) = server_pids(engines)
     os.kill(pid, signal.SIGKILL)
-    _wait_until(lambda: not _server_pids(engines), 5)
+    _wait_until(lambda: not server_pids(engines), 5)
     assert list(engines.glob("*.sock")), "kill -9 leaves its socket behind"
     with open_engine(tiny_checkpoint, SPEC) as engine:
         assert engine.shared and engine.started
@@ -188,7 +172,7 @@ def test_trained_checkpoints_get_an_engine_of_their_own(tmp_path, monkeypatch):
     assert [(c[2], c[3]) for c in calls] == [(True, 1), (False, 2)]
 
 
-def test_assay_engines_lists_and_stops_servers(engines, tiny_checkpoint, capsys):
+def test_assay_engines_lists_and_stops_servers(engines, tiny_checkpoint, capsys, server_pids):
     from assay.cli import main
 
     with open_engine(tiny_checkpoint, SPEC) as engine:
@@ -198,13 +182,13 @@ def test_assay_engines_lists_and_stops_servers(engines, tiny_checkpoint, capsys)
         assert "servers in" in listing and str(tiny_checkpoint) in listing and "running" in listing
         assert main(["engines", "--stop"]) == 0
         time.sleep(2 * shared_module.WATCH_S)
-        assert _server_pids(engines), "a server asked to stop ended under a connected job"
-    assert _wait_until(lambda: not _server_pids(engines), 10)
+        assert server_pids(engines), "a server asked to stop ended under a connected job"
+    assert _wait_until(lambda: not server_pids(engines), 10)
     assert main(["engines"]) == 0
     assert "servers in" in capsys.readouterr().out and not list(engines.glob("*.sock"))
 
 
-def test_a_job_killed_mid_call_frees_the_server(engines, tiny_checkpoint):
+def test_a_job_killed_mid_call_frees_the_server(engines, tiny_checkpoint, server_pids):
     client = (
         "import sys; from pathlib import Path; "
         "from assay.engine import EngineSpec, SamplingSpec, open_engine; "
@@ -215,6 +199,6 @@ def test_a_job_killed_mid_call_frees_the_server(engines, tiny_checkpoint):
     assert _wait_until(lambda: any("generating for 2000" in p.read_text() for p in engines.glob("*.log")), 60)
     job.kill()
     job.wait()
-    assert _wait_until(lambda: not _server_pids(engines), 120), "the server kept generating for a dead job"
+    assert _wait_until(lambda: not server_pids(engines), 120), "the server kept generating for a dead job"
     (server_log,) = engines.glob("*.log")
     assert "the caller has gone" in server_log.read_text()
