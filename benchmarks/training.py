@@ -212,9 +212,12 @@ def main() -> None:
         )
 
 
-def legacy_sequence_logprobs(model, tokenizer, pairs, batch_size: int = 16, max_length=None):
+def legacy_sequence_logprobs(
+    model, tokenizer, pairs, batch_size: int = 16, max_length=None, precision="fp32"
+):
     """Log-prob tracking as it was before this benchmark's change (kept here to measure it):
-    one forward per side, a full log-softmax tensor."""
+    one forward per side, a full log-softmax tensor, no autocast (the benchmark trains in
+    fp32)."""
     import pandas as pd
     import torch
 
@@ -254,7 +257,15 @@ def legacy_tracking():
 
     class LegacyCallback(tracking.DisplacementCallback):
         def __init__(
-            self, tokenizer, train, heldout, every=5, initial=None, final_by_caller=False, max_length=None
+            self,
+            tokenizer,
+            train,
+            heldout,
+            every=5,
+            initial=None,
+            final_by_caller=False,
+            max_length=None,
+            precision="fp32",
         ):
             super().__init__(tokenizer, train, heldout, every)
 
