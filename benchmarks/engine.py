@@ -35,6 +35,14 @@ def default_checkpoint(scratch: Path) -> Path:
     return checkpoint_dir(scratch)
 
 
+def engine_arguments(doc: str) -> argparse.Namespace:
+    """The command line of an engine benchmark: ``--checkpoint DIR``, ``--dtype``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--dtype", default="auto")
+    return parser.parse_args()
+
+
 @contextmanager
 def engine_checkpoint(args: argparse.Namespace) -> Iterator[tuple[Path, str]]:
     """(checkpoint, dtype) of an engine benchmark: ``--checkpoint``, else the default

@@ -7,7 +7,6 @@ generates 32 chat prompts x 32 tokens. Prints seconds and the ratios of one run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -15,6 +14,8 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+from engine import engine_arguments, engine_checkpoint  # noqa: E402
 
 CHILD = r"""
 import json, sys, time
@@ -46,14 +47,7 @@ def run(checkpoint: Path, dtype: str, env: dict[str, str]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path)
-    parser.add_argument("--dtype", default="auto")
-    args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))
-    from engine import engine_checkpoint
-
-    with engine_checkpoint(args) as (checkpoint, dtype):
+    with engine_checkpoint(engine_arguments(__doc__)) as (checkpoint, dtype):
         settings = {
             "engine core in a child process (vLLM's default)": {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"},
             "engine core in the job's process (Assay's CPU default)": {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"},

@@ -12,7 +12,6 @@ drawn at random (a trained adapter's shape; the speed does not depend on the val
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -21,6 +20,8 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+from engine import engine_arguments, engine_checkpoint  # noqa: E402
 
 MAKE_ADAPTER = r"""
 import sys, torch
@@ -77,13 +78,7 @@ def run(code: str, *args: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path)
-    parser.add_argument("--dtype", default="auto")
-    args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))
-    from engine import engine_checkpoint
-
+    args = engine_arguments(__doc__)
     with engine_checkpoint(args) as (checkpoint, dtype), tempfile.TemporaryDirectory() as scratch:
         adapter = Path(scratch) / "adapter"
         run(MAKE_ADAPTER, str(checkpoint), str(adapter))

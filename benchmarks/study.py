@@ -54,7 +54,9 @@ def process_label(cmdline: list[str]) -> str:
     for part in cmdline:
         if "/.snakemake/scripts/" in part:
             return Path(part).name.split(".", 1)[-1].removesuffix(".py")
-    return "snakemake" if "snakemake" in line else Path(cmdline[0]).name if cmdline else "?"
+    if "snakemake" in line:
+        return "snakemake"
+    return Path(cmdline[0]).name if cmdline else "?"
 
 
 class MemorySampler(threading.Thread):
