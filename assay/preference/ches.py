@@ -24,8 +24,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from assay.preference.batching import Encoded, encode_pair, pad_right
+from assay.preference.batching import Encoded, encode_pair
 from assay.preference.pairs import similarity
+from assay.preference.prefix import response_passes, suffix_start
 
 SUBSETS = ("all", "lowest", "highest", "random")
 
@@ -42,49 +43,50 @@ def ches_from_hidden(chosen_hidden, rejected_hidden) -> tuple[float, float]:
     return inner - norm, inner / (n_plus * n_minus) - norm / n_plus**2
 
 
-def response_hidden_states(model, tokenizer, encoded: Sequence[Encoded]) -> list:
+def response_hidden_states(model, tokenizer, encoded: Sequence[Encoded], per_pass: int = 32) -> list:
     """Per encoded sequence (:mod:`assay.preference.batching`: the tokens the trainer sees):
     last-layer hidden states at the positions predicting its response tokens.
 
     Only the decoder runs (its ``last_hidden_state`` is the causal LM's last entry of
     ``hidden_states``): no vocabulary projection, whose logits CHES never reads, and no
-    hidden states of the other layers kept."""
-    import torch
-
-    ids, mask = pad_right(tokenizer, [e.ids for e in encoded])
-    device = next(model.parameters()).device
-    with torch.inference_mode():
-        out = model.get_decoder()(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
-    last = out.last_hidden_state
-    return [last[i, e.start - 1 : e.end - 1].float().cpu() for i, e in enumerate(encoded)]
+    hidden states of the other layers kept; each distinct prompt runs once, the responses
+    after its cached keys and values (:mod:`assay.preference.prefix`)."""
+    hidden: list = [None] * len(encoded)
+    for chunk, _, last in response_passes(model, tokenizer, encoded, per_pass, decoder_only=True):
+        for row, same in enumerate(chunk):
+            e, offset = encoded[same[0]], suffix_start(encoded[same[0]])
+            states = last[row, max(e.start, 1) - 1 - offset : e.end - 1 - offset].float().cpu()
+            for i in same:
+                hidden[i] = states
+    return hidden
 
 
 def ches_scores(
     model, tokenizer, pairs: pd.DataFrame, batch_size: int = 16, max_length: int | None = None
 ) -> pd.DataFrame:
     """CHES, LN-CHES and edit similarity for every pair, with the given (initial) policy, on
-    the token sequences the trainer sees (EOS, ``max_length`` truncation)."""
+    the token sequences the trainer sees (EOS, ``max_length`` truncation); ``batch_size``
+    pairs (both their sides) in one pass."""
+    encoded = [
+        encode_pair(tokenizer, p, c, r, max_length)
+        for p, c, r in zip(pairs["prompt"], pairs["chosen"], pairs["rejected"])
+    ]
+    sides = [side for pair in encoded for side in pair]  # chosen, rejected of each pair in turn
+    hidden = response_hidden_states(model, tokenizer, sides, 2 * batch_size)
     rows = []
-    for start in range(0, len(pairs), batch_size):
-        batch = pairs.iloc[start : start + batch_size]
-        encoded = [
-            encode_pair(tokenizer, p, c, r, max_length)
-            for p, c, r in zip(batch["prompt"], batch["chosen"], batch["rejected"])
-        ]
-        chosen = response_hidden_states(model, tokenizer, [e[0] for e in encoded])
-        rejected = response_hidden_states(model, tokenizer, [e[1] for e in encoded])
-        for row, h_plus, h_minus in zip(batch.itertuples(), chosen, rejected):
-            ches, ln_ches = ches_from_hidden(h_plus, h_minus)
-            rows.append(
-                {
-                    "pair_id": row.pair_id,
-                    "ches": ches,
-                    "ln_ches": ln_ches,
-                    "chosen_tokens": int(h_plus.shape[0]),
-                    "rejected_tokens": int(h_minus.shape[0]),
-                    "edit_similarity": similarity(row.chosen, row.rejected),
-                }
-            )
+    for n, row in enumerate(pairs.itertuples()):
+        h_plus, h_minus = hidden[2 * n], hidden[2 * n + 1]
+        ches, ln_ches = ches_from_hidden(h_plus, h_minus)
+        rows.append(
+            {
+                "pair_id": row.pair_id,
+                "ches": ches,
+                "ln_ches": ln_ches,
+                "chosen_tokens": int(h_plus.shape[0]),
+                "rejected_tokens": int(h_minus.shape[0]),
+                "edit_similarity": similarity(row.chosen, row.rejected),
+            }
+        )
     return pd.DataFrame(rows)
 
 

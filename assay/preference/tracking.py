@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from assay.preference.batching import encode_pair, pad_right
+from assay.preference.batching import encode_pair
 
-#: Pairs per scoring pass. The logits of a pass are the job's memory peak: scoring 64 pairs
-#: of about 300 tokens with SmolLM2 peaked at 5.7 GB with 16 pairs a pass, 3.4 GB with 8, in
-#: about the same time (77 s against 81 s, one run, 2 cores).
+#: Pairs per scoring pass (both sides: twice as many responses). The logits of a pass were the
+#: job's memory peak when whole sequences ran: 64 pairs of about 300 tokens with SmolLM2 peaked
+#: at 5.7 GB with 16 pairs a pass, 3.4 GB with 8, in about the same time (77 s against 81 s,
+#: one run, 2 cores); with prompts run once (:mod:`assay.preference.prefix`) a pass's logits
+#: cover only responses.
 SCORING_PAIRS = 8
 
 
@@ -38,44 +40,37 @@ def sequence_logprobs(
     the tokens the trainer sees (:mod:`assay.preference.batching`: its EOS included, cut at
     ``max_length``): TRL's ``logps/chosen`` at step 0 is their batch mean.
 
-    Cheap enough to run every few training steps: both sides of ``batch_size`` pairs go
-    through one no-grad forward pass, sequences are batched by length (little padding),
-    the vocabulary projection runs only over the positions from the shortest prompt's end
-    on (``logits_to_keep``), and each token's log-probability is its logit minus the
-    log-sum-exp over the vocabulary (no full log-softmax tensor).
+    Cheap enough to run every few training steps: each distinct prompt runs once and the
+    responses after its cached keys and values (:mod:`assay.preference.prefix`), up to
+    ``2 * batch_size`` of them in one no-grad pass, the vocabulary projection only over the
+    responses, and each token's log-probability is its logit minus the log-sum-exp over the
+    vocabulary (no full log-softmax tensor).
 
     ``precision``: the (resolved) training precision; under bf16 the passes run in the
     trainer's autocast (:func:`assay.training.scoring_precision`), so the scores before,
     during and after training are computed alike."""
-    import torch
-
+    from assay.preference.prefix import response_passes, suffix_start
     from assay.training import scoring_precision
 
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device_type = next(model.parameters()).device.type
     encoded_pairs = [
         encode_pair(tokenizer, p, c, r, max_length)
         for p, c, r in zip(pairs["prompt"], pairs["chosen"], pairs["rejected"])
     ]
     encoded = [pair[0] for pair in encoded_pairs] + [pair[1] for pair in encoded_pairs]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
     sums = [0.0] * len(encoded)
-    for start in range(0, len(order), 2 * batch_size):
-        batch = order[start : start + 2 * batch_size]
-        ids, mask = pad_right(tokenizer, [encoded[i].ids for i in batch])
-        first = min(encoded[i].start for i in batch) - 1  # the first position predicting a response token
-        keep = ids.shape[1] - first  # logits of positions first .. width - 1
-        with torch.inference_mode(), scoring_precision(precision, device.type):
-            logits = model(
-                input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep
-            ).logits
-            logits = logits[:, :-1].float()  # positions first .. width - 2 predict tokens first + 1 ..
-            targets = ids[:, first + 1 :].to(device).unsqueeze(-1)
+    with scoring_precision(precision, device_type):
+        for chunk, ids, logits in response_passes(model, tokenizer, encoded, 2 * batch_size):
+            logits = logits[:, :-1].float()  # suffix position j predicts suffix token j + 1
+            targets = ids[:, 1:].to(logits.device).unsqueeze(-1)
             token_logp = (logits.gather(-1, targets).squeeze(-1) - logits.logsumexp(-1)).cpu()
-        for row, i in enumerate(batch):
-            e = encoded[i]
-            sums[i] = float(token_logp[row, e.start - 1 - first : e.end - 1 - first].sum())
+            for row, same in enumerate(chunk):
+                e, offset = encoded[same[0]], suffix_start(encoded[same[0]])
+                total = float(token_logp[row, max(e.start, 1) - 1 - offset : e.end - 1 - offset].sum())
+                for i in same:
+                    sums[i] = total
     if was_training:
         model.train()
     half = len(pairs)

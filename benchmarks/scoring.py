@@ -1,0 +1,183 @@
+"""Scoring benchmark: the preference stages' no-grad passes over pairs (the policies stage's
+log-probs before, during and after training; the ches stage's hidden states) with each
+distinct prompt run once (:mod:`assay.preference.prefix`, what Assay does) against whole
+sequences (what it did before), in one run. Prints seconds, the ratio and the largest
+difference between the two.
+
+    python benchmarks/scoring.py [--checkpoint DIR] [--queries 34] [--pairs-per-query 3]
+        [--precision auto] [--as-avx2]
+
+Pairs are shaped like the default study's: a 3-shot chat prompt (about 160 tokens) per
+arithmetic query, several pairs per query (the real solution against wrong ones, each
+wrong answer in one pair and the solution in all), on SmolLM2-135M-Instruct.
+``--as-avx2`` holds torch's kernels to AVX2 (as ``benchmarks/study.py --as-avx2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def make_pairs(tokenizer, queries: int, per_query: int):
+    import pandas as pd
+
+    from assay.tasks.arithmetic import generate_splits
+
+    items = generate_splits({"train": queries + 3}, levels=3, seed=0)["train"]
+    shots, items = items.head(3), items.iloc[3:]
+    rows = []
+    for item in items.itertuples():
+        messages = []
+        for shot in shots.itertuples():
+            messages += [
+                {"role": "user", "content": f"Solve the problem.\n\nProblem: {shot.question}"},
+                {"role": "assistant", "content": shot.solution},
+            ]
+        messages.append({"role": "user", "content": f"Solve the problem.\n\nProblem: {item.question}"})
+        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        for k in range(per_query):
+            rows.append(
+                {
+                    "pair_id": f"{item.id}-{k}",
+                    "prompt": prompt,
+                    "chosen": item.solution,
+                    "rejected": item.solution.replace("####", f"#### {k + 1}"),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def whole_sequence_logprobs(model, tokenizer, pairs, precision: str, batch_size: int = 8):
+    """The scoring before prompts were shared: both sides of ``batch_size`` pairs per pass,
+    sequences sorted by length, logits from the shortest prompt's end on."""
+    import pandas as pd
+    import torch
+
+    from assay.preference.batching import encode_pair, pad_right
+    from assay.training import scoring_precision
+
+    encoded_pairs = [
+        encode_pair(tokenizer, p, c, r, None) for p, c, r in zip(pairs.prompt, pairs.chosen, pairs.rejected)
+    ]
+    encoded = [pair[0] for pair in encoded_pairs] + [pair[1] for pair in encoded_pairs]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
+    sums = [0.0] * len(encoded)
+    for start in range(0, len(order), 2 * batch_size):
+        batch = order[start : start + 2 * batch_size]
+        ids, mask = pad_right(tokenizer, [encoded[i].ids for i in batch])
+        first = min(encoded[i].start for i in batch) - 1
+        with torch.inference_mode(), scoring_precision(precision, "cpu"):
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=ids.shape[1] - first).logits
+            logits = logits[:, :-1].float()
+            token_logp = logits.gather(-1, ids[:, first + 1 :].unsqueeze(-1)).squeeze(-1) - logits.logsumexp(
+                -1
+            )
+        for row, i in enumerate(batch):
+            sums[i] = float(token_logp[row, encoded[i].start - 1 - first : encoded[i].end - 1 - first].sum())
+    half = len(pairs)
+    return pd.DataFrame(
+        {"pair_id": list(pairs.pair_id), "logp_chosen": sums[:half], "logp_rejected": sums[half:]}
+    )
+
+
+def whole_sequence_ches(model, tokenizer, pairs, batch_size: int = 16):
+    """CHES before prompts were shared: the decoder over whole sequences."""
+    import pandas as pd
+    import torch
+
+    from assay.preference.batching import encode_pair, pad_right
+    from assay.preference.ches import ches_from_hidden
+
+    values = []
+    for start in range(0, len(pairs), batch_size):
+        batch = pairs.iloc[start : start + batch_size]
+        encoded = [
+            encode_pair(tokenizer, p, c, r, None)
+            for p, c, r in zip(batch.prompt, batch.chosen, batch.rejected)
+        ]
+        sides = []
+        for side in (0, 1):
+            ids, mask = pad_right(tokenizer, [e[side].ids for e in encoded])
+            with torch.inference_mode():
+                last = model.get_decoder()(
+                    input_ids=ids, attention_mask=mask, use_cache=False
+                ).last_hidden_state
+            sides.append(
+                [last[i, e[side].start - 1 : e[side].end - 1].float() for i, e in enumerate(encoded)]
+            )
+        values += [ches_from_hidden(h_plus, h_minus)[1] for h_plus, h_minus in zip(*sides)]
+    return pd.DataFrame({"pair_id": list(pairs.pair_id), "ln_ches": values})
+
+
+def timed(fn):
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--queries", type=int, default=34)
+    parser.add_argument("--pairs-per-query", type=int, default=3)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--as-avx2", action="store_true")
+    args = parser.parse_args()
+    if args.as_avx2 and os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":
+        from study import AS_AVX2
+
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AS_AVX2})
+
+    import tempfile
+
+    import torch
+    from engine import default_checkpoint
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from assay.hardware import cpu_has_native_bf16
+    from assay.preference.ches import ches_scores
+    from assay.preference.tracking import sequence_logprobs
+    from assay.training import resolve_precision
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as scratch:
+        checkpoint = args.checkpoint or default_checkpoint(Path(scratch))
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    precision = resolve_precision(args.precision)
+    pairs = make_pairs(tokenizer, args.queries, args.pairs_per_query)
+    tokens = sum(len(tokenizer(p + c)["input_ids"]) for p, c in zip(pairs.prompt, pairs.chosen))
+    print(
+        f"CPU native bf16: {cpu_has_native_bf16()}; "
+        f"torch kernels: {os.environ.get('ATEN_CPU_CAPABILITY', 'best')}; "
+        f"{len(pairs)} pairs, {pairs.prompt.nunique()} prompts, "
+        f"about {tokens // len(pairs)} tokens a sequence; "
+        f"log-probs in {precision}, CHES in fp32"
+    )
+    shared, shared_s = timed(lambda: sequence_logprobs(model, tokenizer, pairs, precision=precision))
+    whole, whole_s = timed(lambda: whole_sequence_logprobs(model, tokenizer, pairs, precision))
+    gap = (
+        (shared[["logp_chosen", "logp_rejected"]] - whole[["logp_chosen", "logp_rejected"]]).abs().max().max()
+    )
+    print(
+        f"log-probs:  whole sequences {whole_s:6.1f} s, prompts once {shared_s:6.1f} s: "
+        f"{shared_s / whole_s:.2f}x the time; largest difference {gap:.2g} nats"
+    )
+    shared, shared_s = timed(lambda: ches_scores(model, tokenizer, pairs))
+    whole, whole_s = timed(lambda: whole_sequence_ches(model, tokenizer, pairs))
+    gap = (shared["ln_ches"] - whole["ln_ches"]).abs().max() / whole["ln_ches"].abs().max()
+    print(
+        f"CHES:       whole sequences {whole_s:6.1f} s, prompts once {shared_s:6.1f} s: "
+        f"{shared_s / whole_s:.2f}x the time; largest difference {gap:.2g} of the largest |LN-CHES|"
+    )
+
+
+if __name__ == "__main__":
+    main()
