@@ -124,6 +124,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/engine_start.py
 	$(BIN)/python benchmarks/lora_serving.py
+	$(BIN)/python benchmarks/kv_blocks.py
+	$(BIN)/python benchmarks/scoring.py
 	$(BIN)/python benchmarks/study.py --study config/studies/smoke.yaml --compare-sharing
 
 clean:

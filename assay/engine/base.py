@@ -69,6 +69,7 @@ class EngineSpec:
     enforce_eager: bool = True
     hf_batch_size: int = 32
     kv_cache_gb: int = 1
+    block_size: int | None = None
     share: str | bool = "auto"
     share_idle_s: float = 1800.0
 
@@ -79,6 +80,8 @@ class EngineSpec:
             raise ConfigError(f"engine.share must be auto, true or false, got {self.share!r}")
         if self.share_idle_s <= 0:
             raise ConfigError(f"engine.share_idle_s must be > 0, got {self.share_idle_s}")
+        if self.block_size is not None and (self.block_size < 16 or self.block_size % 16):
+            raise ConfigError(f"engine.block_size must be a multiple of 16, got {self.block_size}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> EngineSpec:

@@ -48,6 +48,8 @@ def test_vllm_and_transformers_agree_greedily(smoke_run):
     for backend in ("vllm", "hf"):
         with load_engine(checkpoint, EngineSpec(backend=backend, dtype="float32")) as engine:
             texts[backend] = [c.texts[0] for c in engine.generate(prompts, sampling)]
+            if backend == "vllm":  # KV blocks of 32 on the CPU: the shots' cached blocks are reused
+                assert engine.llm.llm_engine.vllm_config.cache_config.block_size == 32
     assert texts["vllm"] == texts["hf"]
 
 

@@ -30,6 +30,21 @@ def test_engine_spec_keeps_only_result_fields_for_keys():
         EngineSpec(backend="tgi")
 
 
+@pytest.mark.parametrize("size", [8, 20, 0])
+def test_engine_spec_refuses_a_block_size_vllm_cannot_use(size):
+    with pytest.raises(ConfigError, match="engine.block_size"):
+        EngineSpec(block_size=size)
+
+
+def test_study_refuses_a_block_size_below_16(tmp_path):
+    from assay.config import load_study
+
+    study = tmp_path / "study.yaml"
+    study.write_text("engine:\n  block_size: 8\n")
+    with pytest.raises(ConfigError, match="block_size"):
+        load_study([study])
+
+
 def test_auto_backend_prefers_vllm_when_installed(monkeypatch):
     import importlib.util
 

@@ -148,6 +148,7 @@ def test_share_id_tells_checkpoints_and_settings_apart(tmp_path):
     assert base != share_id(a, EngineSpec(dtype="bfloat16"), "vllm")
     assert base != share_id(a, EngineSpec(dtype="float32"), "hf")
     assert base != share_id(a, EngineSpec(dtype="float32", kv_cache_gb=4), "vllm")
+    assert base != share_id(a, EngineSpec(dtype="float32", block_size=64), "vllm")
 
 
 @pytest.mark.parametrize("field,value", [("share", "sometimes"), ("share_idle_s", 0)])
