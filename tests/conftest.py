@@ -19,6 +19,26 @@ def repo() -> Path:
     return REPO
 
 
+def tiny_fields(tokenizer) -> dict:
+    """The sizes and special tokens of the tests' tiny models, for a config of any architecture."""
+    return {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 256,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+
+
+@pytest.fixture(scope="session", name="tiny_fields")
+def tiny_fields_fixture():
+    return tiny_fields
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A random-init Llama with SmolLM2's tokenizer layout, saved as a checkpoint folder.
@@ -44,18 +64,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
         "{% if add_generation_prompt %}assistant:{% endif %}"
     )
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    config = LlamaConfig(num_hidden_layers=2, **tiny_fields(tokenizer))
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

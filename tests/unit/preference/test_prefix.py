@@ -25,7 +25,7 @@ PAIRS = pd.DataFrame(
 
 
 @pytest.fixture(scope="module", params=["llama", "gemma3"])
-def model_and_tokenizer(request, tiny_checkpoint):
+def model_and_tokenizer(request, tiny_checkpoint, tiny_fields):
     from transformers import AutoModelForCausalLM, AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
@@ -34,19 +34,11 @@ def model_and_tokenizer(request, tiny_checkpoint):
     else:
         torch.manual_seed(0)
         config = Gemma3TextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
             num_hidden_layers=3,
-            num_attention_heads=4,
-            num_key_value_heads=2,
             head_dim=8,
             sliding_window=4,  # the prompts are longer
             layer_types=["sliding_attention", "full_attention", "sliding_attention"],
-            max_position_embeddings=256,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+            **tiny_fields(tokenizer),
         )
         model = Gemma3ForCausalLM(config).float()
     return model.eval(), tokenizer
