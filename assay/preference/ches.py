@@ -14,7 +14,10 @@ length-normalised form is the default (the raw sums grow with length). ``ches_sc
 adds the edit-distance similarity of the two responses as a baseline measure.
 
 Output table (``ches.parquet``): pair_id, ches, ln_ches, chosen_tokens, rejected_tokens,
-edit_similarity.
+edit_similarity, and the initial policy's logp_chosen, logp_rejected (summed log-probs of
+each response, :func:`assay.preference.tracking.sequence_logprobs`) in the training
+precision: every policies job of these pairs starts from them instead of scoring the same
+model again (the stage runs the model anyway; CHES itself is computed in fp32).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from assay.preference.spec import ChesSpec, PoliciesSpec, PreferencesSpec
 
 PAIRS = "pairs.parquet"
 CHES = "ches.parquet"
+STARTING_LOGPROBS = ("logp_chosen", "logp_rejected")  # ches.parquet's columns of the initial policy
 PER_PAIR, LOGPROBS = "per_pair.parquet", "logprobs.parquet"
 DISPLACEMENT, CURVES_FIGURE, SCATTER_FIGURE = "displacement.parquet", "logprob_curves", "ches_vs_displacement"
 
@@ -42,16 +43,27 @@ def build_preferences(job: Job) -> None:
 
 
 def compute_ches(job: Job) -> None:
-    """CHES, LN-CHES and edit similarity of every pair under the initial policy."""
+    """CHES, LN-CHES and edit similarity of every pair under the initial policy, and its
+    log-probs of both responses in the training precision (every policies job of the pairs
+    starts from them instead of scoring the same model again)."""
     from assay.preference.ches import ches_scores
-    from assay.training import load_trainable, on_gpu
+    from assay.preference.tracking import sequence_logprobs
+    from assay.training import load_trainable, on_gpu, resolve_precision
 
     spec = ChesSpec.from_dict(job.spec)
     pairs = job.table("pairs")
+    device = "cuda" if on_gpu() else "cpu"
     with job.training() as staging:
         model, tokenizer = load_trainable(job.checkpoint("model"), "fp32")
-        model.to("cuda" if on_gpu() else "cpu").eval()
+        model.to(device).eval()
         scores = ches_scores(model, tokenizer, pairs, spec.batch_size, spec.max_length)
+        # loaded as the policies jobs load it (bf16 weights on a GPU under bf16, else fp32)
+        policy, _ = load_trainable(job.checkpoint("model"), spec.precision)
+        precision = resolve_precision(spec.precision)
+        before = sequence_logprobs(
+            policy.to(device), tokenizer, pairs, max_length=spec.max_length, precision=precision
+        )
+        scores = scores.merge(before, on="pair_id", validate="one_to_one")
         scores.to_parquet(staging.dir / CHES, index=False)
         staging.record(pairs=len(scores), mean_ln_ches=float(scores["ln_ches"].mean()))
 
@@ -65,8 +77,9 @@ def train_policies(job: Job) -> None:
     pairs, ches = job.table("pairs"), job.table("ches")
     train_scores = ches[ches["pair_id"].isin(pairs.loc[pairs["split"] == "train", "pair_id"])]
     train_ids = select_subset(train_scores, spec.subset, spec.share or 1.0, spec.seed)
+    before = ches[["pair_id", *STARTING_LOGPROBS]]  # scored in this precision: planning
     with job.training() as staging:
-        staging.record(**train_policy(job.checkpoint("model"), pairs, train_ids, spec, staging.dir))
+        staging.record(**train_policy(job.checkpoint("model"), pairs, train_ids, spec, staging.dir, before))
 
 
 def measure_displacement(job: Job) -> None:

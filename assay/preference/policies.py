@@ -14,7 +14,8 @@ Files written into the artifact:
 * ``per_pair.parquet``: pair_id, split, logp_chosen_before, logp_rejected_before,
   logp_chosen_after, logp_rejected_after (every pair of the table, trained or not).
 
-Every log-prob (before, tracked, after) is scored in the training precision: under bf16,
+Every log-prob (before, tracked, after) is scored in the training precision (the ches stage
+scores the starting policy once for all the policies of its pairs): under bf16,
 in the autocast the trainer trains in (:func:`assay.training.scoring_precision`).
 
 How variants map onto TRL (the configuration half; the training loop is TRL's):
@@ -133,11 +134,14 @@ def train_policy(
     train_ids: list[str],
     spec: PoliciesSpec,
     out_dir: str | Path,
+    before: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Train on the pairs in ``train_ids``; the curves follow a fixed sample of
     ``track_pairs`` of them and of the held-out pairs (scoring every held-out pair at every
     tracking step cost more than the training); per-pair log-probs before and after cover
-    every pair. Returns the manifest fields."""
+    every pair. ``before``: the starting policy's log-probs of every pair in the training
+    precision (pair_id, logp_chosen, logp_rejected: the ches stage scores them once for
+    all the policies of the pairs); scored here when not given. Returns the manifest fields."""
     from datasets import Dataset
 
     out_dir = Path(out_dir)
@@ -146,7 +150,10 @@ def train_policy(
     heldout = pairs[pairs["split"] == "heldout"].reset_index(drop=True)
     log.info("training %s on %d pairs (%d held out)", spec.variant, len(train), len(heldout))
     precision = resolve_precision(spec.precision)
-    before = sequence_logprobs(model, tokenizer, pairs, max_length=spec.max_length, precision=precision)
+    if before is None:
+        before = sequence_logprobs(model, tokenizer, pairs, max_length=spec.max_length, precision=precision)
+    elif set(before["pair_id"]) != set(pairs["pair_id"]):
+        raise ValueError("the starting log-probs do not cover the pairs: they belong to other pairs")
     tracked = {
         split: frame.sample(n=min(spec.track_pairs, len(frame)), random_state=spec.seed).sort_index()
         for split, frame in (("train", train), ("heldout", heldout))

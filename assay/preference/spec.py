@@ -72,6 +72,7 @@ class PreferencesSpec(Spec):
 class ChesSpec(Spec):
     batch_size: int
     max_length: int | None  # the trainer's: sequences are cut where training cuts them
+    precision: str  # the training's (resolved): the starting policy's log-probs are scored in it
 
 
 @dataclass(frozen=True)

@@ -134,11 +134,23 @@ def test_training_run_writes_tracked_logs_and_a_loadable_checkpoint(
     assert not (tmp_path / "checkpoint" / "adapter_config.json").exists() and model is not None
 
 
-def test_bf16_scores_before_during_and_after_training_are_computed_alike(tiny_checkpoint, tmp_path, spec_of):
+@pytest.mark.parametrize("scored_by", ["policies", "ches"])
+def test_bf16_scores_before_during_and_after_training_are_computed_alike(
+    tiny_checkpoint, tmp_path, spec_of, scored_by
+):
     """With a learning rate of 0 the policy never moves, so every score of a pair must stay
     what it was: before, at each tracked step (inside the trainer's bf16 autocast) and
-    after. Scoring the start in fp32 and the rest in bf16 broke this by the bf16 rounding."""
+    after. Scoring the start in fp32 and the rest in bf16 broke this by the bf16 rounding.
+    The start is scored by the policies job itself or, as in the workflow, by the ches job
+    (another process, the model loaded as the policies job loads it)."""
+    from assay.preference.tracking import sequence_logprobs
+    from assay.training import load_trainable
+
     pairs = tiny_pairs()
+    before = None
+    if scored_by == "ches":
+        model, tokenizer = load_trainable(tiny_checkpoint, "bf16")
+        before = sequence_logprobs(model, tokenizer, pairs, precision="bf16")
     spec = spec_of(
         "policies",
         variant="sigmoid",
@@ -151,8 +163,10 @@ def test_bf16_scores_before_during_and_after_training_are_computed_alike(tiny_ch
         track_every=1,
         save_dtype="float32",
     )
-    train_policy(tiny_checkpoint, pairs, ["pair-0", "pair-1", "pair-2"], spec, tmp_path)
+    train_policy(tiny_checkpoint, pairs, ["pair-0", "pair-1", "pair-2"], spec, tmp_path, before)
     per_pair = pd.read_parquet(tmp_path / "per_pair.parquet")
+    if before is not None:
+        assert per_pair["logp_chosen_before"].tolist() == before["logp_chosen"].tolist()
     for side in ("chosen", "rejected"):
         before, after = per_pair[f"logp_{side}_before"], per_pair[f"logp_{side}_after"]
         assert after.to_numpy() == pytest.approx(before.to_numpy(), abs=1e-4)
@@ -160,6 +174,14 @@ def test_bf16_scores_before_during_and_after_training_are_computed_alike(tiny_ch
     for _, split in logprobs.groupby("split"):
         assert split["step"].nunique() > 2
         assert split["logp_chosen"].to_numpy() == pytest.approx(split["logp_chosen"].iloc[0], abs=1e-4)
+
+
+def test_starting_logprobs_of_other_pairs_are_refused(tiny_checkpoint, tmp_path, spec_of):
+    pairs = tiny_pairs()
+    before = pd.DataFrame({"pair_id": ["pair-0"], "logp_chosen": [-1.0], "logp_rejected": [-2.0]})
+    spec = spec_of("policies", variant="sigmoid", batch_size=2, lora=True, precision="fp32")
+    with pytest.raises(ValueError, match="do not cover the pairs"):
+        train_policy(tiny_checkpoint, pairs, ["pair-0", "pair-1"], spec, tmp_path, before)
 
 
 def test_displacement_table_from_per_pair_logprobs_and_ches(tiny_checkpoint):
