@@ -57,12 +57,13 @@ def compute_ches(job: Job) -> None:
         model, tokenizer = load_trainable(job.checkpoint("model"), "fp32")
         model.to(device).eval()
         scores = ches_scores(model, tokenizer, pairs, spec.batch_size, spec.max_length)
-        # loaded as the policies jobs load it (bf16 weights on a GPU under bf16, else fp32)
-        policy, _ = load_trainable(job.checkpoint("model"), spec.precision)
+        # the policy as the policies jobs load it: bf16 weights on a GPU under bf16, else
+        # the fp32 weights already loaded
         precision = resolve_precision(spec.precision)
-        before = sequence_logprobs(
-            policy.to(device), tokenizer, pairs, max_length=spec.max_length, precision=precision
-        )
+        policy = model
+        if on_gpu() and precision == "bf16":
+            policy = load_trainable(job.checkpoint("model"), precision)[0].to(device)
+        before = sequence_logprobs(policy, tokenizer, pairs, max_length=spec.max_length, precision=precision)
         scores = scores.merge(before, on="pair_id", validate="one_to_one")
         scores.to_parquet(staging.dir / CHES, index=False)
         staging.record(pairs=len(scores), mean_ln_ches=float(scores["ln_ches"].mean()))
