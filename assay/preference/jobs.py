@@ -47,13 +47,15 @@ def compute_ches(job: Job) -> None:
     log-probs of both responses in the training precision (every policies job of the pairs
     starts from them instead of scoring the same model again)."""
     from assay.preference.ches import ches_scores
-    from assay.preference.tracking import sequence_logprobs
     from assay.training import load_trainable, on_gpu, resolve_precision
 
     spec = ChesSpec.from_dict(job.spec)
     pairs = job.table("pairs")
     device = "cuda" if on_gpu() else "cpu"
     with job.training() as staging:
+        # imported here, as load_trainable imports transformers: the job's work, not its start
+        from assay.preference.tracking import sequence_logprobs
+
         model, tokenizer = load_trainable(job.checkpoint("model"), "fp32")
         model.to(device).eval()
         scores = ches_scores(model, tokenizer, pairs, spec.batch_size, spec.max_length)
