@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -116,12 +115,6 @@ def whole_sequence_ches(model, tokenizer, pairs, batch_size: int = 16):
     return pd.DataFrame({"pair_id": list(pairs.pair_id), "ln_ches": values})
 
 
-def timed(fn):
-    started = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path)
@@ -138,7 +131,7 @@ def main() -> None:
     import tempfile
 
     import torch
-    from engine import default_checkpoint
+    from engine import default_checkpoint, timed
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from assay.hardware import cpu_has_native_bf16

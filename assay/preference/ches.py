@@ -29,7 +29,7 @@ import pandas as pd
 
 from assay.preference.batching import Encoded, encode_pair
 from assay.preference.pairs import similarity
-from assay.preference.prefix import response_passes, suffix_start
+from assay.preference.prefix import response_passes, response_span
 
 SUBSETS = ("all", "lowest", "highest", "random")
 
@@ -57,8 +57,7 @@ def response_hidden_states(model, tokenizer, encoded: Sequence[Encoded], per_pas
     hidden: list = [None] * len(encoded)
     for chunk, _, last in response_passes(model, tokenizer, encoded, per_pass, decoder_only=True):
         for row, same in enumerate(chunk):
-            e, offset = encoded[same[0]], suffix_start(encoded[same[0]])
-            states = last[row, max(e.start, 1) - 1 - offset : e.end - 1 - offset].float().cpu()
+            states = last[row, response_span(encoded[same[0]])].float().cpu()
             for i in same:
                 hidden[i] = states
     return hidden

@@ -28,6 +28,13 @@ def suffix_start(encoded: Encoded) -> int:
     return max(encoded.start - 1, 0)
 
 
+def response_span(encoded: Encoded) -> slice:
+    """The suffix positions that predict the sequence's response tokens (``start`` ..
+    ``end - 1``), as a slice of a pass's output row."""
+    offset = suffix_start(encoded)
+    return slice(max(encoded.start, 1) - 1 - offset, encoded.end - 1 - offset)
+
+
 def group_by_prefix(encoded: Sequence[Encoded]) -> dict[tuple[int, ...], list[list[int]]]:
     """The sequences grouped by the exact token prefix they share, and within a group by
     their whole ids: {prefix: [[indices of one distinct sequence], ...]}, first seen first."""

@@ -49,7 +49,7 @@ def sequence_logprobs(
     ``precision``: the (resolved) training precision; under bf16 the passes run in the
     trainer's autocast (:func:`assay.training.scoring_precision`), so the scores before,
     during and after training are computed alike."""
-    from assay.preference.prefix import response_passes, suffix_start
+    from assay.preference.prefix import response_passes, response_span
     from assay.training import scoring_precision
 
     was_training = model.training
@@ -67,8 +67,7 @@ def sequence_logprobs(
             targets = ids[:, 1:].to(logits.device).unsqueeze(-1)
             token_logp = (logits.gather(-1, targets).squeeze(-1) - logits.logsumexp(-1)).cpu()
             for row, same in enumerate(chunk):
-                e, offset = encoded[same[0]], suffix_start(encoded[same[0]])
-                total = float(token_logp[row, max(e.start, 1) - 1 - offset : e.end - 1 - offset].sum())
+                total = float(token_logp[row, response_span(encoded[same[0]])].sum())
                 for i in same:
                     sums[i] = total
     if was_training:
