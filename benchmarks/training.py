@@ -7,15 +7,18 @@ same data, model and settings. Prints training tokens/s and the ratio, measured 
 Data: generated arithmetic items (their real solutions) for SFT, and pairs (the real
 solution against a wrong one) for DPO, on SmolLM2-135M-Instruct (materialised into a
 temporary folder when the default study has not run yet). LoRA r 8, fp32 on the CPU.
-Assay's preference run also measures log-probs of every pair at the start, every
-``--track-every`` steps and at the end: the ratio shows what that measurement costs.
+Assay's preference run also measures log-probs of the tracked pairs at the start, every
+``--track-every`` steps and at the end. It runs twice: with TRL's reference forward at every
+step, as the policies stage did before (its ratio to plain TRL is what tracking costs), and
+with the reference log-probs given, as the stage runs now (the starting policy's scores,
+which the ches stage computes once for every policy of its pairs; here the run scores them
+itself, outside ``trainer.train``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import sys
 import tempfile
@@ -178,25 +181,22 @@ def main() -> None:
             save_dtype="float32",
         )
         ids = pairs["pair_id"].tolist()
+        before = None
         timed = {}
         runs = (
-            (
-                "earlier tracking (every pair)",
-                legacy_tracking,
-                dataclasses.replace(spec, track_pairs=len(pairs)),
-            ),
-            (f"tracking now ({spec.track_pairs} train pairs)", None, spec),
+            ("TRL's reference forward at every step (before)", trl_reference),
+            ("the reference log-probs given (now)", None),
         )
-        for name, patch, run_spec in runs:
+        for name, patch in runs:
             with patch() if patch else contextlib.nullcontext():
                 started = time.perf_counter()
                 fields = train_policy(
-                    checkpoint, pairs, ids, run_spec, scratch / name.split(" (")[0].replace(" ", "-")
+                    checkpoint, pairs, ids, spec, scratch / name.split(" ")[1].strip("'"), before
                 )
                 timed[name] = (fields["train_seconds"], time.perf_counter() - started)
         print(
-            f"DPO LoRA, {steps} steps of 4 pairs out of {len(pairs)}, log-probs tracked every "
-            f"{options.track_every} steps: plain TRL trainer.train {seconds:.1f} s "
+            f"DPO LoRA, {steps} steps of 4 pairs out of {len(pairs)}, log-probs of {spec.track_pairs} train "
+            f"pairs tracked every {options.track_every} steps: plain TRL trainer.train {seconds:.1f} s "
             f"({tokens / seconds:.0f} tok/s)"
         )
         for name, (train_s, whole_s) in timed.items():
@@ -207,83 +207,31 @@ def main() -> None:
             )
         (old_train, old_whole), (new_train, new_whole) = timed.values()
         print(
-            f"  tracking now / earlier: trainer.train {new_train / old_train:.2f}x, "
+            f"  given reference / TRL's reference forward: trainer.train {new_train / old_train:.2f}x, "
             f"whole {new_whole / old_whole:.2f}x"
         )
 
 
-def legacy_sequence_logprobs(
-    model, tokenizer, pairs, batch_size: int = 16, max_length=None, precision="fp32"
-):
-    """Log-prob tracking as it was before this benchmark's change (kept here to measure it):
-    one forward per side, a full log-softmax tensor, no autocast (the benchmark trains in
-    fp32)."""
-    import pandas as pd
-    import torch
-
-    from assay.preference.batching import pad_right
-
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    rows = []
-    for start in range(0, len(pairs), batch_size):
-        batch = pairs.iloc[start : start + batch_size]
-        values = {}
-        for side in ("chosen", "rejected"):
-            prompt_ids = [tokenizer(p)["input_ids"] for p in batch["prompt"]]
-            response_ids = [tokenizer(r, add_special_tokens=False)["input_ids"] for r in batch[side]]
-            ids, mask = pad_right(tokenizer, [p + r for p, r in zip(prompt_ids, response_ids)])
-            with torch.no_grad():
-                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
-            token_logp = logp.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1).cpu()
-            values[side] = [
-                float(token_logp[i, len(p) - 1 : len(p) - 1 + len(r)].sum())
-                for i, (p, r) in enumerate(zip(prompt_ids, response_ids))
-            ]
-        for pair_id, chosen, rejected in zip(batch["pair_id"], values["chosen"], values["rejected"]):
-            rows.append({"pair_id": pair_id, "logp_chosen": chosen, "logp_rejected": rejected})
-    if was_training:
-        model.train()
-    return pd.DataFrame(rows)
-
-
 @contextlib.contextmanager
-def legacy_tracking():
-    """The earlier tracking: its scoring, and the callback measuring the start and the end
-    again inside trainer.train."""
-    from assay.preference import policies, tracking
+def trl_reference():
+    """The policies stage before the reference log-probs were given: TRL's own DPOTrainer,
+    which runs the reference forward (the policy with its adapter disabled) at every step."""
+    from trl import DPOTrainer
 
-    class LegacyCallback(tracking.DisplacementCallback):
-        def __init__(
-            self,
-            tokenizer,
-            train,
-            heldout,
-            every=5,
-            initial=None,
-            final_by_caller=False,
-            max_length=None,
-            precision="fp32",
-        ):
-            super().__init__(tokenizer, train, heldout, every)
+    from assay.preference import policies
 
-        def _measure(self, model, step):
-            import pandas as pd
+    saved_trainer, saved_config = policies.given_reference_trainer, policies.dpo_config
 
-            parts = [
-                legacy_sequence_logprobs(model, self.tokenizer, p) for p in self.pairs.values() if len(p)
-            ]
-            if parts:
-                self.record(step, pd.concat(parts, ignore_index=True))
+    def config(*args, **kwargs):
+        config = saved_config(*args, **kwargs)
+        config.precompute_ref_log_probs = False
+        return config
 
-    saved = policies.DisplacementCallback, policies.sequence_logprobs
-    policies.DisplacementCallback, policies.sequence_logprobs = LegacyCallback, legacy_sequence_logprobs
+    policies.given_reference_trainer, policies.dpo_config = (lambda: DPOTrainer), config
     try:
         yield
     finally:
-        policies.DisplacementCallback, policies.sequence_logprobs = saved
+        policies.given_reference_trainer, policies.dpo_config = saved_trainer, saved_config
 
 
 if __name__ == "__main__":

@@ -85,7 +85,9 @@ def dpo_config(spec: PoliciesSpec, output_dir: str | Path, max_steps: int | None
 
     if spec.variant == "simpo":
         raise ValueError("SimPO is trained with TRL's CPO trainer: use cpo_config")
-    return DPOConfig(loss_type=[spec.variant], **_common_args(spec, output_dir, max_steps))
+    return DPOConfig(
+        loss_type=[spec.variant], precompute_ref_log_probs=True, **_common_args(spec, output_dir, max_steps)
+    )
 
 
 def cpo_config(spec: PoliciesSpec, output_dir: str | Path, max_steps: int | None = None):
@@ -109,15 +111,41 @@ def lora_config(spec: PoliciesSpec):
     )
 
 
+#: The dataset columns DPOTrainer reads its reference log-probabilities from.
+REFERENCE_COLUMNS = {"logp_chosen": "ref_chosen_logps", "logp_rejected": "ref_rejected_logps"}
+
+
+def given_reference_trainer():
+    """TRL's DPOTrainer with the reference log-probabilities given in the dataset.
+
+    The reference of every DPO-family variant is the starting policy, whose summed
+    log-probabilities of every pair the ches stage has scored already, in the training
+    precision, on exactly TRL's token sequences (:func:`sequence_logprobs`). TRL would run
+    the reference forward again at every step (about a quarter of a DPO step) or, with
+    ``precompute_ref_log_probs``, in a pass of its own before training. This trainer runs in
+    TRL's precomputed mode (no reference forward in the steps, no reference copy in memory
+    for full fine-tuning) and takes the values from the dataset's ``ref_chosen_logps`` and
+    ``ref_rejected_logps`` columns instead of computing them (a test checks that the loss
+    follows the given values)."""
+    from trl import DPOTrainer
+
+    class GivenReferenceDPOTrainer(DPOTrainer):
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            missing = set(REFERENCE_COLUMNS.values()) - set(dataset.column_names)
+            if missing:
+                raise ValueError(f"the {name} dataset has no reference log-probs: {sorted(missing)} missing")
+            return dataset
+
+    return GivenReferenceDPOTrainer
+
+
 def _trainer(spec: PoliciesSpec, model, tokenizer, data, scratch: Path, callback):
     if spec.variant == "simpo":
         from trl.experimental.cpo import CPOTrainer
 
         cls, args = CPOTrainer, cpo_config(spec, scratch)
     else:
-        from trl import DPOTrainer
-
-        cls, args = DPOTrainer, dpo_config(spec, scratch)
+        cls, args = given_reference_trainer(), dpo_config(spec, scratch)
     return cls(
         model=model,
         args=args,
@@ -168,7 +196,13 @@ def train_policy(
         max_length=spec.max_length,
         precision=precision,
     )
-    data = Dataset.from_pandas(train[["prompt", "chosen", "rejected"]], preserve_index=False)
+    reference = train[["pair_id"]].merge(before, on="pair_id", how="left", validate="one_to_one")
+    data = Dataset.from_pandas(
+        train[["prompt", "chosen", "rejected"]].assign(
+            **{column: reference[name].to_numpy() for name, column in REFERENCE_COLUMNS.items()}
+        ),
+        preserve_index=False,
+    )
     trainer = _trainer(spec, model, tokenizer, data, out_dir / "trainer-scratch", callback)
     started = time.time()
     trainer.train()

@@ -4,30 +4,48 @@ import math
 
 import pytest
 
-from assay.preference.policies import dpo_config
+from assay.preference.policies import dpo_config, given_reference_trainer
+
+PROMPT, CHOSEN, REJECTED = "question : what is 1 + 2 ?", " answer : 3", " answer : 7"
 
 
-def first_step_loss(spec_of, tiny_checkpoint, tmp_path, variant, beta=0.1):
+def first_step(spec_of, tiny_checkpoint, tmp_path, variant, beta=0.1, shift=(0.0, 0.0)):
+    """TRL's first logged entry, trained as the policies stage trains: the reference
+    log-probs given (Assay's scores of the starting policy, plus ``shift`` nats on the
+    chosen and the rejected side), not computed by TRL."""
+    import pandas as pd
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import DPOTrainer
+
+    from assay.preference.tracking import sequence_logprobs
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
     model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
-    data = Dataset.from_list(
-        [{"prompt": "question : what is 1 + 2 ?", "chosen": " answer : 3", "rejected": " answer : 7"}] * 4
-    )
+    pairs = pd.DataFrame({"pair_id": ["a"], "prompt": [PROMPT], "chosen": [CHOSEN], "rejected": [REJECTED]})
+    reference = sequence_logprobs(model, tokenizer, pairs)
+    row = {
+        "prompt": PROMPT,
+        "chosen": CHOSEN,
+        "rejected": REJECTED,
+        "ref_chosen_logps": float(reference["logp_chosen"][0]) + shift[0],
+        "ref_rejected_logps": float(reference["logp_rejected"][0]) + shift[1],
+    }
     spec = spec_of(
         "policies", variant=variant, beta=beta, batch_size=2, learning_rate=1e-6, lora=False, precision="fp32"
     )
-    trainer = DPOTrainer(
+    trainer = given_reference_trainer()(
         model=model,
         args=dpo_config(spec, tmp_path, max_steps=1),
-        train_dataset=data,
+        train_dataset=Dataset.from_list([row] * 4),
         processing_class=tokenizer,
     )
+    assert trainer.ref_model is None  # no reference copy: the reference is given
     trainer.train()
-    return next(entry["loss"] for entry in trainer.state.log_history if "loss" in entry)
+    return next(entry for entry in trainer.state.log_history if "loss" in entry)
+
+
+def first_step_loss(spec_of, tiny_checkpoint, tmp_path, variant, beta=0.1):
+    return first_step(spec_of, tiny_checkpoint, tmp_path, variant, beta)["loss"]
 
 
 @pytest.mark.parametrize(
@@ -38,6 +56,30 @@ def test_first_step_loss_with_policy_equal_to_reference(
     spec_of, tiny_checkpoint, tmp_path, variant, expected
 ):
     assert first_step_loss(spec_of, tiny_checkpoint, tmp_path, variant) == pytest.approx(expected, rel=1e-3)
+
+
+def test_the_loss_follows_the_given_reference_logprobs(spec_of, tiny_checkpoint, tmp_path):
+    """With the reference given 1 nat above the policy on the chosen side and 2 below on
+    the rejected side, DPO's first loss is -log sigmoid(beta * (-1 - 2)): TRL used the given
+    values, not a reference forward of its own (which would give ln 2)."""
+    beta = 0.5
+    logged = first_step(spec_of, tiny_checkpoint, tmp_path, "sigmoid", beta, shift=(1.0, -2.0))
+    assert logged["loss"] == pytest.approx(math.log1p(math.exp(3 * beta)), rel=1e-3)
+
+
+def test_a_dataset_without_reference_logprobs_is_refused(spec_of, tiny_checkpoint, tmp_path):
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    spec = spec_of("policies", variant="sigmoid", batch_size=2, lora=False, precision="fp32")
+    with pytest.raises(ValueError, match="no reference log-probs"):
+        given_reference_trainer()(
+            model=AutoModelForCausalLM.from_pretrained(tiny_checkpoint),
+            args=dpo_config(spec, tmp_path, max_steps=1),
+            train_dataset=Dataset.from_list([{"prompt": PROMPT, "chosen": CHOSEN, "rejected": REJECTED}] * 2),
+            processing_class=tokenizer,
+        )
 
 
 def test_unknown_variant_and_simpo_routing(spec_of, tmp_path):
