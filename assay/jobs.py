@@ -5,6 +5,7 @@ including that of engine worker processes, to the rule's log file, and turn an
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -136,18 +137,22 @@ class Job:
     def open_engine(self, manifest: str | Path, spec=None, pool_size: int = 1):
         """The engine on the checkpoint beside a declared model manifest. Base models (the
         models stage) get the machine's shared engine where sharing is on: most engine jobs
-        of a study load them. A trained checkpoint is mostly loaded once, so it gets an
-        engine of its own (a server would only hold its memory)."""
+        of a study load them. A trained checkpoint is mostly loaded once: a job that holds
+        only it is served by its base model's shared engine with the trained weights loaded
+        in place (:func:`trained_from`); in a pool of engines (the selector's, which calls
+        them in turn) it gets an engine of its own."""
         from assay.engine import open_engine
         from assay.models import checkpoint_dir
 
         folder = Path(manifest).parent
+        base = trained_from(folder) if pool_size == 1 else None
         return open_engine(
             checkpoint_dir(folder),
             spec or self.engine_spec(),
-            folder.parent.name == "models",
+            folder.parent.name == "models" or base is not None,
             pool_size,
             self.memory_mb,
+            base,
         )
 
     @contextmanager
@@ -176,6 +181,22 @@ class Job:
         make_room(self.memory_mb)
         with self.publish() as staging, gpu_lease(1):
             yield staging
+
+
+def trained_from(folder: Path) -> Path | None:
+    """The checkpoint of the base model (a ``models`` artifact of the same store) that the
+    trained artifact in ``folder`` was trained from (its manifest's upstream ``model``), or
+    None: a base model itself, or one whose base is not in the store."""
+    from assay.models import checkpoint_dir
+
+    if folder.parent.name == "models":
+        return None
+    try:
+        key = json.loads((folder / "manifest.json").read_text())["upstream"]["model"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    base = folder.parent.parent / "models" / str(key)
+    return checkpoint_dir(base) if (base / "manifest.json").is_file() else None
 
 
 def record_engines(staging, engines: list) -> None:

@@ -65,24 +65,41 @@ def open_engine(
     shared: bool = True,
     pool_size: int = 1,
     need_mb: int | None = None,
+    base: str | Path | None = None,
 ) -> Engine:
     """The engine a job uses: the machine's shared engine for this checkpoint and these
     settings where sharing is on (see :mod:`assay.engine.shared`), else, or when no shared
     engine can be had, one of its own (its share of memory when the job holds
     ``pool_size`` engines at once). Before it loads a model (here or in a new server), idle
-    servers of other models end if ``need_mb`` is not available (:mod:`assay.memory`)."""
+    servers of other models end if ``need_mb`` is not available (:mod:`assay.memory`).
+
+    ``base``: the checkpoint ``checkpoint`` was trained from. When it is the same model
+    but for the weights (:func:`assay.engine.variants.same_model`), the base's shared
+    engine serves it with its weights loaded in place, instead of an engine start."""
     from assay.memory import make_room
 
+    if base is not None and shared:
+        from assay.engine.variants import same_model
+
+        why_not = same_model(Path(base), Path(checkpoint))
+        if why_not is None:
+            checkpoint, weights = Path(base), Path(checkpoint)
+        else:
+            log.info("an engine of its own for %s: %s", checkpoint, why_not)
+            shared, weights = False, None
+    else:
+        weights = None
     if shared:
         from assay.engine.shared import connect, sharing_enabled
 
         enabled, why_not = sharing_enabled(spec)
         if enabled:
-            engine = connect(Path(checkpoint), spec, resolve_backend(spec.backend), need_mb)
+            engine = connect(Path(checkpoint), spec, resolve_backend(spec.backend), need_mb, weights)
             if engine is not None:
                 return engine
         else:
             log.info("a per-job engine: %s", why_not)
+    checkpoint = weights or checkpoint
     if pool_size > 1:
         spec = pool_engine_spec(spec.as_dict(), spec.backend, pool_size)
     make_room(need_mb)

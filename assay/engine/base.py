@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from assay.errors import ConfigError, EngineError
@@ -124,6 +125,8 @@ class Engine(abc.ABC):
     abandoned: Callable[[], bool] | None = None
     progress_chunks: int = 8
     min_chunk: int = 32
+    #: Whether :meth:`load_weights` is implemented.
+    loads_weights: bool = False
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[Completion]:
         """One Completion per prompt, in order."""
@@ -209,6 +212,14 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def _generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[Completion]:
         """One Completion per prompt, in order (one batch)."""
+
+    def load_weights(self, checkpoint: Path) -> None:
+        """Serve another checkpoint of the same model from now on: its weights loaded in
+        place of the current ones (a trained variant of the base model this engine started
+        on, whose config, tokenizer and generation config are the base's:
+        :func:`assay.engine.variants.same_model`), without a new engine start. Outputs are
+        then those of an engine started on ``checkpoint``."""
+        raise EngineError(f"the {self.name} engine cannot load other weights in place")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model; engines that hold processes override it."""

@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assay.engine.base import Completion, Engine, EngineSpec, Prompt, SamplingSpec, truncate_at_stop
+from assay.errors import EngineError
 
 log = logging.getLogger(__name__)
 
 
 class HFEngine(Engine):
     name = "hf"
+    loads_weights = True
 
     def __init__(self, checkpoint: Path, spec: EngineSpec) -> None:
         import torch
@@ -115,6 +117,21 @@ class HFEngine(Engine):
             if any(s in text for s in stop):
                 return k
         return len(ids)
+
+    def load_weights(self, checkpoint: Path) -> None:
+        """The checkpoint's model in place of the current one (the tokenizer is the same:
+        :func:`assay.engine.variants.same_model`)."""
+        from transformers import AutoModelForCausalLM
+
+        started = time.time()
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                checkpoint, dtype=getattr(self.torch, self.spec.dtype)
+            )
+        except Exception as error:  # noqa: BLE001 - any failure: the caller starts an engine of its own
+            raise EngineError(f"transformers could not load the weights of {checkpoint}: {error}") from error
+        self.model = model.to(self.device).eval()
+        log.info("transformers: loaded the weights of %s in %.1f s", checkpoint, time.time() - started)
 
     def close(self) -> None:
         self.model = None

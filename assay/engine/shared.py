@@ -15,6 +15,14 @@ equal: tested; the sampling generator is reseeded at every call in both). The en
 progress lines are forwarded to the calling job's log; its start is logged in
 ``<folder>/<id>.log``.
 
+Trained variants: a job that generates with a checkpoint trained from a base model (the
+same architecture, tokenizer and generation config: :mod:`assay.engine.variants`) connects
+to the base model's server and names the variant's checkpoint in its calls; the server
+loads those weights in place before the call (:meth:`Engine.load_weights`: about a second
+instead of an engine start) and the base's again when a call for the base comes. A server
+whose engine cannot load them answers so, and the job starts an engine of its own; a server
+whose load failed half-way serves no more calls and ends.
+
 Lifetime: a server ends once no job is connected and either every run that used it has
 ended (jobs announce their run: the Snakemake process, ``ASSAY_RUN_PID``, else the job's
 own process) or no call came for ``engine.share_idle_s`` seconds, or a job asked it to
@@ -149,10 +157,21 @@ class SharedEngine(Engine):
     shared = True
 
     def __init__(
-        self, conn: Connection, paths: _Paths, checkpoint: Path, spec: EngineSpec, info: dict, waited: float
+        self,
+        conn: Connection,
+        paths: _Paths,
+        checkpoint: Path,
+        spec: EngineSpec,
+        info: dict,
+        waited: float,
+        weights: Path | None = None,
     ) -> None:
+        """``checkpoint``: the model the job generates with (a per-job engine loads it if
+        the server fails); ``weights``: the same, when it is a variant the server (started
+        on its base model) loads in place for each call."""
         self.conn: Connection | None = conn
         self.paths, self.checkpoint, self.spec = paths, checkpoint, spec
+        self.weights = str(weights) if weights is not None else None
         self.name = info["engine"]
         self.started = bool(info.get("started_for_this_job"))
         self.start_seconds = waited
@@ -172,13 +191,22 @@ class SharedEngine(Engine):
     def _call(self, method: str, *args: Any) -> Any:
         if self.conn is not None:
             try:
-                self.conn.send(("call", method, args))
+                self.conn.send(("call", method, args, self.weights))
                 while True:
                     message = self.conn.recv()
                     if message[0] == "log":
                         log.log(message[1], "%s", message[2])
                     elif message[0] == "result":
                         return message[1]
+                    elif message[0] == "unsupported":
+                        log.warning(
+                            "the shared engine %s cannot serve %s (%s): starting a per-job engine",
+                            self.paths.ident,
+                            self.checkpoint,
+                            message[1],
+                        )
+                        self.close()
+                        break
                     else:
                         raise EngineError(f"the shared engine {self.paths.ident} failed: {message[1]}")
             except (EOFError, OSError) as error:
@@ -219,11 +247,13 @@ def _try_connect(paths: _Paths) -> Connection | None:
 
 
 def connect(
-    checkpoint: Path, spec: EngineSpec, backend: str, need_mb: int | None = None
+    checkpoint: Path, spec: EngineSpec, backend: str, need_mb: int | None = None, weights: Path | None = None
 ) -> SharedEngine | None:
     """A handle on the server of this checkpoint and these settings, started if none runs
     (after idle servers of other models ended, if ``need_mb`` is not available: see
-    :mod:`assay.memory`); None (with a log line saying why) when no server can be had."""
+    :mod:`assay.memory`); None (with a log line saying why) when no server can be had.
+    ``weights``: a variant of ``checkpoint`` (:mod:`assay.engine.variants`) the server
+    loads in place for this job's calls."""
     paths = _Paths(engine_dir(), share_id(checkpoint, spec, backend))
     started = time.time()
     with _locked(paths.lock):
@@ -249,15 +279,16 @@ def connect(
     for warning in info.get("warnings", []):
         log.warning("the shared engine %s: %s", paths.ident, warning)
     log.info(
-        "%s the shared %s engine %s on %s in %.1f s (log: %s)",
+        "%s the shared %s engine %s on %s in %.1f s%s (log: %s)",
         "started" if fresh else "connected to",
         info["engine"],
         paths.ident,
         checkpoint,
         waited,
+        f", to serve {weights} with its weights loaded in place" if weights is not None else "",
         paths.log,
     )
-    return SharedEngine(conn, paths, Path(checkpoint), spec, info, waited)
+    return SharedEngine(conn, paths, Path(weights or checkpoint), spec, info, waited, weights)
 
 
 def server_command(folder: Path, ident: str) -> list[str]:
@@ -375,7 +406,11 @@ class EngineServer:
     ) -> None:
         self.engine, self.paths, self.idle_s = engine, paths, idle_s
         self.warnings = warnings or []
-        self.calls: queue.Queue[tuple[Connection, str, tuple, threading.Event]] = queue.Queue()
+        self.calls: queue.Queue[tuple[Connection, str, tuple, str | None, threading.Event]] = queue.Queue()
+        #: Whose weights the engine holds: None for its own checkpoint's, else a variant's
+        #: folder; ``broken`` once a load failed half-way (no call is served after it).
+        self.weights: str | None = None
+        self.broken: str | None = None
         self.state = threading.Lock()
         self.connections = 0
         self.last_call = time.monotonic()
@@ -395,6 +430,7 @@ class EngineServer:
                 "idle_s": round(time.monotonic() - self.last_call),
                 "jobs_connected": self.connections - 1,  # less the asking connection
                 "runs": len(self.owners),
+                "weights": self.weights or "its own",
             }
 
     def serve(self) -> None:
@@ -403,9 +439,10 @@ class EngineServer:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         threading.Thread(target=self._watch, daemon=True).start()
         while True:
-            conn, method, args, done = self.calls.get()
+            conn, method, args, weights, done = self.calls.get()
             try:
-                self._call(conn, method, args)
+                if self._load(conn, weights):
+                    self._call(conn, method, args)
             finally:
                 done.set()
 
@@ -437,7 +474,8 @@ class EngineServer:
                     conn.send(self.status())
                 elif message[0] == "call" and message[1] in CALLS:
                     done = threading.Event()
-                    self.calls.put((conn, message[1], message[2], done))
+                    weights = message[3] if len(message) > 3 else None
+                    self.calls.put((conn, message[1], message[2], weights, done))
                     done.wait()
                 else:
                     break
@@ -449,6 +487,35 @@ class EngineServer:
                 self.connections -= 1
                 if job:
                     self.last_call = time.monotonic()
+
+    def _load(self, conn: Connection, weights: str | None) -> bool:
+        """Hold ``weights`` (None: the server's own checkpoint's) before a call; False, the
+        job told so, when they cannot be loaded. A load that failed may have left the
+        engine with some of each checkpoint's weights: it serves nothing after that and ends."""
+        if self.broken is None and weights == self.weights:
+            return True
+        reason = self.broken
+        if reason is None:
+            from assay.engine.variants import same_model
+
+            own = Path(json.loads(self.paths.request.read_text())["checkpoint"])
+            target = Path(weights) if weights is not None else own
+            reason = same_model(own, target) if weights is not None else None
+            if reason is None and not self.engine.loads_weights:
+                reason = f"the {self.engine.name} engine cannot load other weights in place"
+            if reason is None:
+                try:
+                    self.engine.load_weights(target)
+                    self.weights = weights
+                    return True
+                except AssayError as error:
+                    reason = self.broken = str(error)
+                    log.warning("could not load the weights of %s (%s): serving no more calls", target, error)
+        try:
+            conn.send(("unsupported", reason))
+        except OSError:
+            pass
+        return False
 
     def _call(self, conn: Connection, method: str, args: tuple) -> None:
         forward = _Forward(conn)
@@ -496,6 +563,8 @@ class EngineServer:
                 return None
             self.owners = {owner for owner in self.owners if owner_alive(owner)}
             idle = time.monotonic() - self.last_call
+            if self.broken is not None:
+                return f"a load of other weights failed ({self.broken})"
             if self.stopping:
                 return "asked to stop (assay engines --stop)"
             if not self.owners:

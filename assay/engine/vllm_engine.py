@@ -39,6 +39,7 @@ def _on_gpu() -> bool:
 
 class VLLMEngine(Engine):
     name = "vllm"
+    loads_weights = True
 
     def __init__(self, checkpoint: Path, spec: EngineSpec) -> None:
         self.spec = spec
@@ -130,6 +131,19 @@ class VLLMEngine(Engine):
                 sample = result.outputs[0]
                 out[i][j] = float(sample.logprobs[0][tokens[i][j]].logprob)
         return out
+
+    def load_weights(self, checkpoint: Path) -> None:
+        """vLLM's in-place reload (every worker reads the checkpoint's safetensors into the
+        model it holds, then the kernels' formats are made again), and the prefix cache
+        emptied: cached keys and values of the previous weights would be wrong."""
+        started = time.time()
+        try:
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(checkpoint)})
+        except Exception as error:  # noqa: BLE001 - any failure: the caller starts an engine of its own
+            raise EngineError(f"vLLM could not load the weights of {checkpoint}: {error}") from error
+        if not self.llm.reset_prefix_cache():
+            raise EngineError("vLLM could not empty its prefix cache after loading other weights")
+        log.info("vLLM: loaded the weights of %s in %.1f s", checkpoint, time.time() - started)
 
     def close(self) -> None:
         self.llm = None

@@ -110,6 +110,36 @@ def test_shared_vllm_engine_gives_a_per_job_engines_outputs(smoke_run, tmp_path,
     assert _wait(lambda: not _servers_of(tmp_path / "engines"))
 
 
+def test_a_trained_checkpoint_through_its_base_models_vllm_engine(smoke_run, tmp_path, monkeypatch):
+    """vLLM's in-place weight load: the smoke run's DPO-trained SmolLM2 served by the
+    shared engine of SmolLM2 gives the outputs of an engine started on the trained
+    checkpoint, and SmolLM2's own outputs come back after it."""
+    from assay.jobs import trained_from
+
+    index = json.loads((smoke_run / "results" / "smoke" / "index.json").read_text())
+    base = smoke_run / index["stages"]["models"]["smollm2-135m-instruct"]["path"] / "checkpoint"
+    (trained,) = [f for f in iter_artifacts(smoke_run / "artifacts") if f.parent.name == "policies"][:1]
+    assert trained_from(trained) == base
+    monkeypatch.setenv("ASSAY_ENGINE_DIR", str(tmp_path / "engines"))
+    spec = EngineSpec(backend="vllm", dtype="float32", share=True)
+    prompts = [[{"role": "user", "content": f"What is {i} + {2 * i}? Think step by step."}] for i in range(6)]
+    # with log-probs: two short DPO steps may leave the greedy texts as they were
+    greedy = SamplingSpec(max_tokens=32, logprobs=True)
+    sampled = SamplingSpec(n=3, temperature=1.0, max_tokens=16)
+    with open_engine(base, spec) as engine:
+        before = engine.generate(prompts, greedy)
+    with open_engine(trained / "checkpoint", spec, base=base) as engine:
+        assert engine.shared and not engine.started
+        served = [engine.generate(prompts, greedy), engine.generate(prompts, sampled)]
+    with open_engine(base, spec) as engine:
+        assert engine.generate(prompts, greedy) == before
+    servers(stop=True)
+    assert _wait(lambda: not _servers_of(tmp_path / "engines"))
+    with load_engine(trained / "checkpoint", spec) as engine:
+        assert served == [engine.generate(prompts, greedy), engine.generate(prompts, sampled)]
+    assert served[0] != before  # the trained weights were really in use
+
+
 def _wait(condition, seconds: float = 20.0) -> bool:
     deadline = time.time() + seconds
     while time.time() < deadline:

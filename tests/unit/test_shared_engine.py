@@ -161,16 +161,152 @@ def test_engine_folder_is_private(engines):
     assert engine_dir().stat().st_mode & 0o777 == 0o700
 
 
-def test_trained_checkpoints_get_an_engine_of_their_own(tmp_path, monkeypatch):
+def test_trained_checkpoints_are_served_by_their_base_models_engine(tmp_path, monkeypatch):
+    """A trained artifact whose base model is in the store names it as ``base`` (its
+    engine then serves the trained weights); in a pool of engines, or without its base in
+    the store, it gets an engine of its own."""
+    import json
+
     from assay.jobs import Job
 
     calls = []
     monkeypatch.setattr("assay.engine.open_engine", lambda *args: calls.append(args))
+    for stage, key, upstream in (
+        ("models", "k1", {}),
+        ("policies", "k2", {"model": "k1"}),
+        ("policies", "k3", {"model": "gone"}),
+    ):
+        (tmp_path / stage / key).mkdir(parents=True)
+        (tmp_path / stage / key / "manifest.json").write_text(json.dumps({"upstream": upstream}))
     job = Job(ref=None, inputs={}, outputs={})
     spec = EngineSpec()
     job.open_engine(tmp_path / "models" / "k1" / "manifest.json", spec)
+    job.open_engine(tmp_path / "policies" / "k2" / "manifest.json", spec)
     job.open_engine(tmp_path / "policies" / "k2" / "manifest.json", spec, 2)
-    assert [(c[2], c[3]) for c in calls] == [(True, 1), (False, 2)]
+    job.open_engine(tmp_path / "policies" / "k3" / "manifest.json", spec)
+    base = tmp_path / "models" / "k1" / "checkpoint"
+    assert [(c[2], c[3], c[5]) for c in calls] == [
+        (True, 1, None),
+        (True, 1, base),
+        (False, 2, None),
+        (False, 1, None),
+    ]
+
+
+@pytest.fixture
+def variant(tiny_checkpoint, tmp_path):
+    """The tiny model as training leaves it: other weights (perturbed), saved with
+    ``use_cache`` off, beside the base's tokenizer files."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path / "variant"
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.5 * torch.randn_like(parameter))
+    model.config.use_cache = False
+    model.save_pretrained(folder)
+    for path in tiny_checkpoint.iterdir():
+        if path.name not in ("config.json", "generation_config.json") and path.suffix != ".safetensors":
+            shutil.copy(path, folder / path.name)
+    return folder
+
+
+def test_a_variant_is_the_same_model_but_another_template_is_not(tiny_checkpoint, variant, tmp_path):
+    import json
+    import shutil
+
+    from assay.engine.variants import same_model
+
+    assert same_model(tiny_checkpoint, variant) is None  # weights, use_cache: set aside
+    other = tmp_path / "other-template"
+    shutil.copytree(variant, other)
+    config = json.loads((other / "tokenizer_config.json").read_text())
+    (other / "tokenizer_config.json").write_text(json.dumps({**config, "eos_token": "<pad>"}))
+    assert "tokenizer_config.json" in same_model(tiny_checkpoint, other)
+    (other / "config.json").write_text(
+        (other / "config.json").read_text().replace('"num_hidden_layers": 2', '"num_hidden_layers": 3')
+    )
+    assert "config.json" in same_model(tiny_checkpoint, other)
+
+
+def test_a_trained_variant_is_served_by_its_base_models_engine(
+    engines, tiny_checkpoint, variant, server_pids
+):
+    """The variant's outputs through the base's server equal those of an engine started on
+    the variant, and the base's outputs come back after it: one engine start in all."""
+    greedy, sampled = SamplingSpec(max_tokens=8), SamplingSpec(n=3, temperature=1.0, max_tokens=8)
+    own_engine, base_engine = load_engine(variant, SPEC), load_engine(tiny_checkpoint, SPEC)
+    own = [own_engine.generate(PROMPTS, greedy), own_engine.generate(PROMPTS, sampled)]
+    base = base_engine.generate(PROMPTS, greedy)
+    assert own[0] != base  # the variant really computes other outputs
+    with open_engine(tiny_checkpoint, SPEC) as engine:
+        assert engine.generate(PROMPTS, greedy) == base
+    with open_engine(variant, SPEC, base=tiny_checkpoint) as engine:
+        assert engine.shared and not engine.started
+        assert [engine.generate(PROMPTS, greedy), engine.generate(PROMPTS, sampled)] == own
+        scores = engine.token_logprobs(PROMPTS[:2], [" ", " "], ["42", "7"])
+        assert scores == own_engine.token_logprobs(PROMPTS[:2], [" ", " "], ["42", "7"])
+    with open_engine(tiny_checkpoint, SPEC) as engine:
+        assert engine.generate(PROMPTS, greedy) == base  # the base's own weights again
+    assert len(server_pids(engines)) == 1
+
+
+def test_a_variant_the_server_refuses_gets_a_per_job_engine(
+    engines, tiny_checkpoint, variant, tmp_path, caplog
+):
+    """A server asked for weights of another model (here a checkpoint with another
+    end-of-sequence token) says so, and the job redoes the call on an engine of its own."""
+    import json
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(variant, other)
+    config = json.loads((other / "tokenizer_config.json").read_text())
+    (other / "tokenizer_config.json").write_text(json.dumps({**config, "eos_token": "<pad>"}))
+    greedy = SamplingSpec(max_tokens=8)
+    expected = load_engine(other, SPEC).generate(PROMPTS, greedy)
+    with caplog.at_level(logging.INFO):
+        engine = shared_module.connect(tiny_checkpoint, SPEC, "hf", weights=other)
+        with engine:
+            assert engine.generate(PROMPTS, greedy) == expected
+            assert engine.local is not None  # redone on a per-job engine
+    assert "cannot serve" in caplog.text and "tokenizer_config.json" in caplog.text
+
+
+class _Sent:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    def send(self, message) -> None:
+        self.messages.append(message)
+
+
+class _FailingLoads:
+    name, loads_weights = "fake", True
+
+    def load_weights(self, checkpoint) -> None:
+        raise EngineError("half of the tensors were read")
+
+
+def test_a_server_whose_load_failed_serves_nothing_more_and_ends(engines, tiny_checkpoint, variant):
+    import json
+
+    from assay.engine.shared import EngineServer, _Paths
+
+    paths = _Paths(engine_dir(), "broken")
+    paths.request.write_text(json.dumps({"checkpoint": str(tiny_checkpoint)}))
+    server = EngineServer(_FailingLoads(), paths, idle_s=600.0)
+    server.owners = {(socket.gethostname(), os.getpid())}  # a live run: only the failure ends it
+    conn = _Sent()
+    assert server._load(conn, str(variant)) is False
+    assert server._load(conn, None) is False  # not even the base's own weights: it may hold a mix
+    assert [m[0] for m in conn.messages] == ["unsupported", "unsupported"]
+    assert "half of the tensors" in server._reason_to_end()
 
 
 def test_assay_engines_lists_and_stops_servers(engines, tiny_checkpoint, capsys, server_pids):
