@@ -118,14 +118,18 @@ class Job:
     def publish(self):
         """The staging folder of this job's artifact (published when the block ends). The
         manifest records how long the job's process ran before its work began (Python,
-        imports, Snakemake's preamble): benchmarks/study.py reads it."""
+        imports, Snakemake's preamble: benchmarks/study.py reads it) and the memory
+        allocator it ran with (:mod:`assay.allocator`)."""
         from assay.artifacts import publish
 
         assert self.ref is not None, "this job makes no artifact"
+        from assay.allocator import process_allocator
+
         startup = process_age_s()
         with publish(self.ref) as staging:
             if startup is not None:
                 staging.record(job_startup_s=round(startup, 2))
+            staging.record(allocator=process_allocator())
             yield staging
 
     def engine_spec(self):

@@ -8,6 +8,7 @@ from pathlib import Path
 from snakemake.logging import logger
 
 from assay import workflow as policy
+from assay.allocator import job_environment
 from assay.config import validate
 from assay.errors import ConfigError
 from assay.hardware import detect_cpu_bf16
@@ -22,6 +23,9 @@ os.environ.setdefault("ASSAY_CPU_BF16", "1" if detect_cpu_bf16() else "0")
 try:
     config.update(validate(config, Path(workflow.basedir) / "config" / "schema.yaml"))
     PLAN = build_plan(config)
+    # Jobs (and the engine servers they start) allocate with tcmalloc where the machine
+    # has it: CPU training steps fault their memory in again at every step with glibc's.
+    os.environ.update(job_environment())
 except ConfigError as error:
     logger.error(f"error in the study: {error}")
     sys.exit(1)

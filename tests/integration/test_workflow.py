@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from assay.allocator import find_tcmalloc
 from assay.artifacts import artifact_key, iter_artifacts, leftovers
 from assay.plan import STAGE_VERSIONS
 
@@ -53,6 +54,8 @@ def test_smoke_study_writes_every_artifact_with_its_manifest(smoke_run):
             )
             assert recomputed == manifest["key"]
             assert manifest["versions"]["torch"] and manifest["wall_time_s"] > 0 and manifest["created"]
+            # every job ran with the allocator the workflow preloads where the machine has it
+            assert manifest["allocator"] == ("tcmalloc" if find_tcmalloc() else "system"), entry
     assert leftovers(smoke_run / "artifacts") == []
 
 
