@@ -120,11 +120,10 @@ class Job:
         manifest records how long the job's process ran before its work began (Python,
         imports, Snakemake's preamble: benchmarks/study.py reads it) and the memory
         allocator it ran with (:mod:`assay.allocator`)."""
+        from assay.allocator import process_allocator
         from assay.artifacts import publish
 
         assert self.ref is not None, "this job makes no artifact"
-        from assay.allocator import process_allocator
-
         startup = process_age_s()
         with publish(self.ref) as staging:
             if startup is not None:

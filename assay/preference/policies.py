@@ -24,7 +24,9 @@ LoRA or full. ``dpo_config`` turns it into a ``trl.DPOConfig`` with the CPU fact
 shared/FACTS.md applied: TRL defaults to bf16 and gradient checkpointing, which on a CPU
 raise unless ``use_cpu=True``; ``loss_type`` is a list in TRL 1.16; ``max_length`` (not
 ``max_seq_length``). SimPO lives in TRL's CPO trainer (``trl.experimental.cpo``), since
-``loss_type="simpo"`` in DPOTrainer fails at the first step.
+``loss_type="simpo"`` in DPOTrainer fails at the first step. The DPO family trains in TRL's
+precomputed-reference mode with the starting policy's log-probs given, not scored again
+(:func:`given_reference_trainer`).
 
 A check of this configuration (tests/unit/preference/test_training.py): with the policy
 equal to the reference, the first logged loss is ln 2 for DPO, 1 / (4 beta^2) for IPO
