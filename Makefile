@@ -75,9 +75,9 @@ endif
 # Debian's tcmalloc, which the workflow preloads into its jobs (assay/allocator.py: CPU
 # training steps 0.85x the time); without it the jobs use glibc's malloc.
 allocator:
-	test -e /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 || test -e /usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4 \
-		|| { command -v apt-get >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libtcmalloc-minimal4 >/dev/null \
-		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libtcmalloc-minimal4 >/dev/null; }; } \
+	$(BIN)/python -c "import sys; from assay.allocator import find_tcmalloc; sys.exit(find_tcmalloc() is None)" \
+		|| { command -v apt-get >/dev/null && apt-get update -qq \
+			&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libtcmalloc-minimal4 >/dev/null; } \
 		|| echo "warning: no tcmalloc (apt-get install libtcmalloc-minimal4); jobs use glibc's malloc"
 
 # Debian's Chromium, for the report's browser test (skipped without it).

@@ -39,6 +39,7 @@ process that outlived one would be killed with it.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -417,6 +418,11 @@ class EngineServer:
         self.owners: set[tuple[str, int]] = set()
         self.started_at, self.calls_served, self.stopping = time.time(), 0, False
 
+    @functools.cached_property
+    def checkpoint(self) -> Path:
+        """The checkpoint the server's engine started on (its request file)."""
+        return Path(json.loads(self.paths.request.read_text())["checkpoint"])
+
     def status(self) -> dict[str, Any]:
         """What ``assay engines`` prints."""
         with self.state:
@@ -424,7 +430,7 @@ class EngineServer:
                 "ident": self.paths.ident,
                 "pid": os.getpid(),
                 "engine": self.engine.name,
-                "checkpoint": json.loads(self.paths.request.read_text())["checkpoint"],
+                "checkpoint": str(self.checkpoint),
                 "up_s": round(time.time() - self.started_at),
                 "calls": self.calls_served,
                 "idle_s": round(time.monotonic() - self.last_call),
@@ -494,28 +500,32 @@ class EngineServer:
         engine with some of each checkpoint's weights: it serves nothing after that and ends."""
         if self.broken is None and weights == self.weights:
             return True
-        reason = self.broken
+        reason = self.broken or self._cannot_load(weights)
         if reason is None:
-            from assay.engine.variants import same_model
-
-            own = Path(json.loads(self.paths.request.read_text())["checkpoint"])
-            target = Path(weights) if weights is not None else own
-            reason = same_model(own, target) if weights is not None else None
-            if reason is None and not self.engine.loads_weights:
-                reason = f"the {self.engine.name} engine cannot load other weights in place"
-            if reason is None:
-                try:
-                    self.engine.load_weights(target)
-                    self.weights = weights
-                    return True
-                except AssayError as error:
-                    reason = self.broken = str(error)
-                    log.warning("could not load the weights of %s (%s): serving no more calls", target, error)
+            target = Path(weights) if weights is not None else self.checkpoint
+            try:
+                self.engine.load_weights(target)
+                self.weights = weights
+                return True
+            except AssayError as error:
+                reason = self.broken = str(error)
+                log.warning("could not load the weights of %s (%s): serving no more calls", target, error)
         try:
             conn.send(("unsupported", reason))
         except OSError:
             pass
         return False
+
+    def _cannot_load(self, weights: str | None) -> str | None:
+        """Why this engine cannot serve ``weights`` (a variant's folder, or None for its own
+        checkpoint's), or None when it can."""
+        if not self.engine.loads_weights:
+            return f"the {self.engine.name} engine cannot load other weights in place"
+        if weights is None:
+            return None
+        from assay.engine.variants import same_model
+
+        return same_model(self.checkpoint, Path(weights))
 
     def _call(self, conn: Connection, method: str, args: tuple) -> None:
         forward = _Forward(conn)
