@@ -110,9 +110,12 @@ class Completion:
 class Engine(abc.ABC):
     """A loaded model that turns prompts into completions.
 
-    ``generate`` sends the prompts in a few large chunks (still batched: at least
-    ``min_chunk`` sequences each) so that the rule log shows progress with rate and ETA,
-    one line per chunk, rather than a bar per item.
+    ``generate`` sends the prompts in a few large chunks so that the rule log shows progress
+    with rate and ETA, one line per chunk, rather than a bar per item. A chunk holds at
+    least ``min_chunk`` sequences (prompts x n): for vLLM the most sequences its scheduler
+    runs at once, so that chunking never starves its continuous batching. Chunks of 48
+    sequences (3 prompts x n=16, what ``min_chunk`` 32 gave) generated at 0.70x the rate of
+    one call on an AVX2 CPU (79 against 114 output tok/s, SmolLM2, 20 prompts x 16 samples).
     """
 
     name: str = "engine"
@@ -124,6 +127,7 @@ class Engine(abc.ABC):
     #: a job killed mid-call does not keep the engine busy for the rest of its prompts.
     abandoned: Callable[[], bool] | None = None
     progress_chunks: int = 8
+    #: Sequences (prompts x n) a chunk holds at least (an engine that knows its batch sets it).
     min_chunk: int = 32
     #: Whether :meth:`load_weights` is implemented.
     loads_weights: bool = False

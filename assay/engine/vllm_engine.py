@@ -71,6 +71,8 @@ class VLLMEngine(Engine):
         if block_size:
             kwargs["block_size"] = block_size
         self.llm = LLM(**kwargs)
+        # A chunk of ``generate`` fills the scheduler's batch (256 sequences on the CPU).
+        self.min_chunk = max(self.min_chunk, self.llm.llm_engine.vllm_config.scheduler_config.max_num_seqs)
         self.start_seconds = time.time() - started
         log.info("vLLM engine started on %s in %.1f s", checkpoint, self.start_seconds)
 

@@ -50,6 +50,8 @@ def test_vllm_and_transformers_agree_greedily(smoke_run):
             texts[backend] = [c.texts[0] for c in engine.generate(prompts, sampling)]
             if backend == "vllm":  # KV blocks of 32 on the CPU: the shots' cached blocks are reused
                 assert engine.llm.llm_engine.vllm_config.cache_config.block_size == 32
+                # a progress chunk fills vLLM's batch: as many sequences as it schedules at once
+                assert engine.min_chunk == engine.llm.llm_engine.vllm_config.scheduler_config.max_num_seqs
     assert texts["vllm"] == texts["hf"]
 
 
