@@ -136,6 +136,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_start.py
 	$(BIN)/python benchmarks/lora_serving.py
 	$(BIN)/python benchmarks/kv_blocks.py
+	$(BIN)/python benchmarks/chunking.py
 	$(BIN)/python benchmarks/scoring.py
 	$(BIN)/python benchmarks/study.py --study config/studies/smoke.yaml --compare-sharing
 
