@@ -120,10 +120,10 @@ integration: $(STAMP)
 test: $(STAMP) lint check-gpu-stack
 ifeq ($(ASSAY_SLURM),1)
 	bash tests/cluster/local-slurm.sh start
-	ASSAY_TEST_PROFILE=profiles/slurm $(BIN)/python -m pytest -q -rs tests; \
+	ASSAY_TEST_PROFILE=profiles/slurm $(BIN)/python -m pytest -q -rs --durations=30 tests; \
 		status=$$?; bash tests/cluster/local-slurm.sh stop; exit $$status
 else
-	$(BIN)/python -m pytest -q -rs tests
+	$(BIN)/python -m pytest -q -rs --durations=30 tests
 endif
 
 bench: $(STAMP)
