@@ -115,7 +115,8 @@ class Engine(abc.ABC):
     least ``min_chunk`` sequences (prompts x n): for vLLM the most sequences its scheduler
     runs at once, so that chunking never starves its continuous batching. Chunks of 48
     sequences (3 prompts x n=16, what ``min_chunk`` 32 gave) generated at 0.70x the rate of
-    one call on an AVX2 CPU (79 against 114 output tok/s, SmolLM2, 20 prompts x 16 samples).
+    chunks that fill vLLM's batch on an AVX2 CPU (80 against 115 output tok/s, SmolLM2, 20
+    prompts x 16 samples; benchmarks/chunking.py).
     """
 
     name: str = "engine"

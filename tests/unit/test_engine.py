@@ -1,6 +1,7 @@
 import pytest
 
-from assay.engine import EngineSpec, SamplingSpec, load_engine, resolve_backend, truncate_at_stop
+from assay.engine import Completion, EngineSpec, SamplingSpec, load_engine, resolve_backend, truncate_at_stop
+from assay.engine.base import Engine
 from assay.errors import ConfigError
 
 
@@ -98,30 +99,22 @@ def test_generate_logs_progress_with_rate_and_eta(hf_engine, caplog, monkeypatch
     assert len(lines) == 4 and "6/6 prompts (100%)" in lines[-1] and "tok/s, ETA" in lines[1]
 
 
-class ChunkRecorder:
+class ChunkRecorder(Engine):
     """An engine that records the chunks ``generate`` hands it."""
 
-    @staticmethod
-    def make(min_chunk: int):
-        from assay.engine import Completion
-        from assay.engine.base import Engine
+    name = "recorder"
 
-        class Recorder(Engine):
-            name = "recorder"
+    def __init__(self, min_chunk: int) -> None:
+        self.min_chunk, self.chunks = min_chunk, []
 
-            def __init__(self):
-                self.min_chunk, self.chunks = min_chunk, []
-
-            def _generate(self, prompts, sampling):
-                self.chunks.append(len(prompts))
-                return [Completion(texts=["x"] * sampling.n, token_counts=[1] * sampling.n) for _ in prompts]
-
-        return Recorder()
+    def _generate(self, prompts, sampling):
+        self.chunks.append(len(prompts))
+        return [Completion(texts=["x"] * sampling.n, token_counts=[1] * sampling.n) for _ in prompts]
 
 
 @pytest.mark.parametrize(("min_chunk", "chunks"), [(32, [3, 3, 3, 3, 3, 3, 2]), (256, [16, 4]), (512, [20])])
 def test_chunks_hold_at_least_min_chunk_sequences(min_chunk, chunks):
-    engine = ChunkRecorder.make(min_chunk)
+    engine = ChunkRecorder(min_chunk)
     out = engine.generate(["q"] * 20, SamplingSpec(n=16, max_tokens=4))
     assert engine.chunks == chunks and len(out) == 20 and all(len(c.texts) == 16 for c in out)
 
