@@ -36,7 +36,7 @@ STAGE_VERSIONS = {
     "selection": 3,  # 3: the selector stops when the last L+1 allocations agree (2: figure)
     "preferences": 3,  # 3: pairs_per_query (2: no second BOS when the tokenizer adds its own)
     "ches": 3,  # 3: the starting policy's log-probs (2: the trainer's sequences, max_length)
-    "policies": 7,  # 7: reference log-probs given to TRL (6: log-probs before from ches)
+    "policies": 8,  # 8: shared prompts run once in training (7: reference log-probs given)
     "displacement": 2,  # 2: bootstrap intervals, the correlation over every measured pair
     "synthetic": 2,  # 2: per-method temperature, duplicates kept and flagged, near-misses repaired
     "synthscores": 2,  # 2: diversity at a common size, IR in the reference's format
