@@ -40,7 +40,7 @@ STAGE_VERSIONS = {
     "displacement": 2,  # 2: bootstrap intervals, the correlation over every measured pair
     "synthetic": 2,  # 2: per-method temperature, duplicates kept and flagged, near-misses repaired
     "synthscores": 2,  # 2: diversity at a common size, IR in the reference's format
-    "finetuned": 1,
+    "finetuned": 2,  # 2: the fused LM head projects the completion positions only on the CPU
 }
 
 

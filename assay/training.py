@@ -107,3 +107,37 @@ def run_summary(history: list[dict[str, Any]]) -> dict[str, Any]:
     """Runtime fields of TRL's last log entry (train_runtime, train_loss, ...)."""
     last = next((entry for entry in reversed(history) if "train_runtime" in entry), {})
     return {k: float(v) for k, v in last.items() if isinstance(v, int | float)}
+
+
+def score_responses_only() -> bool:
+    """Have TRL's fused LM head project only the positions it scores, on the CPU too.
+
+    TRL's SFT and DPO trainers call the model with ``fused_lm_head=True``: it projects the
+    hidden states through the vocabulary only where a label is not -100 (the responses) on
+    Triton devices; on others it projects every position, prompts included, and zeroes the
+    rest afterwards, so as not to recompile per batch shape on compiling backends (its
+    comment names Neuron). The CPU compiles nothing, and there the projection of prompt
+    positions is most of the head's cost (in the default study's DPO, a 49k-token
+    vocabulary over about 185 positions a sequence, of which about 22 are scored). TRL
+    picks the path with ``trl.trainer.utils._use_triton``, which it also uses for nothing
+    else in that module (its kernels read their own); this wraps it to answer yes on the
+    CPU. The values are the same: each position's log-prob is computed
+    alone. Returns whether the wrap is in place (False when TRL no longer has the hook)."""
+    from trl.trainer import utils
+
+    original = getattr(utils, "_use_triton", None)
+    if original is None:
+        log.warning(
+            "TRL has no trainer.utils._use_triton: its fused LM head projects every position on the CPU"
+        )
+        return False
+    if getattr(original, "assay_wrapped", False):
+        return True
+
+    def compact(device) -> bool:
+        return device.type == "cpu" or original(device)
+
+    compact.assay_wrapped = True
+    compact.__wrapped__ = original  # what a caller restores to undo it
+    utils._use_triton = compact
+    return True

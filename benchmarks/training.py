@@ -7,9 +7,12 @@ same data, model and settings. Prints training tokens/s and the ratio, measured 
 Data: generated arithmetic items (their real solutions) for SFT, and pairs (the real
 solution against a wrong one) for DPO, on SmolLM2-135M-Instruct (materialised into a
 temporary folder when the default study has not run yet). LoRA r 8, fp32 on the CPU.
-Assay's preference run also measures log-probs of the tracked pairs at the start, every
-``--track-every`` steps and at the end. It runs twice: with TRL's reference forward at every
-step, as the policies stage did before (its ratio to plain TRL is what tracking costs), and
+Assay's SFT runs twice: with TRL's fused LM head projecting every position (TRL's own
+choice on the CPU, as the stage did before) and with the completion positions only (now).
+Assay's preference runs include the prompts run once and the compact head
+(``benchmarks/prompt_sharing.py`` measures those alone); each also measures log-probs of
+the tracked pairs at the start, every ``--track-every`` steps and at the end. They are
+two: with TRL's reference forward at every step, as the policies stage did before, and
 with the reference log-probs given, as the stage runs now (the starting policy's scores,
 which the ches stage computes once for every policy of its pairs; here the run scores them
 itself, outside ``trainer.train``).
@@ -155,19 +158,21 @@ def main() -> None:
         tokenizer = AutoTokenizer.from_pretrained(checkpoint)
 
         plain = plain_sft(checkpoint, items, options.steps, scratch / "plain-sft")
-        ours = finetune(
-            checkpoint,
-            items,
-            default_spec("finetuned", max_steps=options.steps, precision="fp32", save_dtype="float32"),
-            scratch / "sft",
-        )
+        sft_spec = default_spec("finetuned", max_steps=options.steps, precision="fp32", save_dtype="float32")
+        rates = {}
+        for name, patch in (("every position projected (before)", every_position), ("now", None)):
+            out = scratch / f"sft-{len(rates)}"
+            out.mkdir()
+            with patch() if patch else contextlib.nullcontext():
+                rates[name] = finetune(checkpoint, items, sft_spec, out)["tokens_per_second"]
         print(
-            f"SFT LoRA, {options.steps} steps of 8 items: plain TRL {plain:.0f} tok/s, "
-            f"Assay {ours['tokens_per_second']:.0f} tok/s (ratio {ours['tokens_per_second'] / plain:.2f}; "
-            "Assay's time includes nothing but trainer.train)"
+            f"SFT LoRA, {options.steps} steps of 8 items: plain TRL {plain:.0f} tok/s; Assay "
+            + ", ".join(f"{name} {rate:.0f} tok/s (ratio {rate / plain:.2f})" for name, rate in rates.items())
+            + "; Assay's time includes nothing but trainer.train"
         )
 
-        seconds, steps = plain_dpo(checkpoint, pairs, options.steps, scratch / "plain-dpo")
+        with every_position():  # plain TRL as it ships: the wrap above is process-wide
+            seconds, steps = plain_dpo(checkpoint, pairs, options.steps, scratch / "plain-dpo")
         tokens = pair_tokens(tokenizer, pairs, steps, 4)
         spec = default_spec(
             "policies",
@@ -210,6 +215,23 @@ def main() -> None:
             f"  given reference / TRL's reference forward: trainer.train {new_train / old_train:.2f}x, "
             f"whole {new_whole / old_whole:.2f}x"
         )
+
+
+@contextlib.contextmanager
+def every_position():
+    """The finetuned stage before its fused LM head projected the completion positions only
+    on the CPU: TRL's own choice there, every position through the vocabulary."""
+    from trl.trainer import utils
+
+    from assay.finetune import finetuned
+
+    saved = finetuned.score_responses_only, utils._use_triton
+    finetuned.score_responses_only = lambda: False
+    utils._use_triton = getattr(saved[1], "__wrapped__", saved[1])
+    try:
+        yield
+    finally:
+        finetuned.score_responses_only, utils._use_triton = saved
 
 
 @contextlib.contextmanager

@@ -6,7 +6,9 @@ Each item becomes a conversational prompt/completion pair: the prompt is the tas
 instruction and the question as one user turn (no few-shot examples: the student learns
 the format from the data), the completion is the worked solution. With prompt/completion
 data TRL puts the loss on the completion only (SmolLM2's template does not support
-``assistant_only_loss``, shared/FACTS.md).
+``assistant_only_loss``, shared/FACTS.md), and its fused LM head projects only the
+completion positions through the vocabulary, on the CPU too
+(:func:`assay.training.score_responses_only`).
 
 Files: ``checkpoint/`` (LoRA merged, readable by both engines), ``train_log.parquet``
 (TRL's per-step log: step, loss, learning_rate, grad_norm, mean_token_accuracy, ...).
@@ -24,7 +26,14 @@ import pandas as pd
 
 from assay.finetune.spec import FinetunedSpec
 from assay.tasks.base import INSTRUCTION
-from assay.training import load_trainable, log_history_table, run_summary, save_trained, trainer_flags
+from assay.training import (
+    load_trainable,
+    log_history_table,
+    run_summary,
+    save_trained,
+    score_responses_only,
+    trainer_flags,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +104,7 @@ def finetune(
         processing_class=tokenizer,
         peft_config=peft_config,
     )
+    score_responses_only()
     started = time.time()
     trainer.train()
     seconds = time.time() - started

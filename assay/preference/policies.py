@@ -52,7 +52,7 @@ from typing import Any
 
 import pandas as pd
 
-from assay.preference.shared_prompts import score_responses_only, share_prompts
+from assay.preference.shared_prompts import share_prompts
 from assay.preference.spec import PoliciesSpec
 from assay.preference.tracking import DisplacementCallback, sequence_logprobs
 from assay.training import (
@@ -61,6 +61,7 @@ from assay.training import (
     resolve_precision,
     run_summary,
     save_trained,
+    score_responses_only,
     trainer_flags,
 )
 

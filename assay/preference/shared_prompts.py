@@ -27,10 +27,7 @@ log-prob and metric).
 from __future__ import annotations
 
 import functools
-import logging
 from dataclasses import dataclass
-
-log = logging.getLogger(__name__)
 
 #: Rows that share fewer tokens than this run in one ordinary pass: a separate prefix pass
 #: for a short prefix costs more in call overhead than it saves.
@@ -192,36 +189,3 @@ def share_prompts(model, min_shared: int = MIN_SHARED):
     decoder.forward = forward
     decoder._assay_shares_prompts = True
     return decoder
-
-
-def score_responses_only() -> bool:
-    """Have TRL's fused LM head project only the positions it scores, on the CPU too.
-
-    With ``fused_lm_head=True`` TRL's DPO trainer projects the hidden states through the
-    vocabulary only where a label is not -100 (the response tokens) on Triton devices; on
-    others it projects every position, prompts included, and zeroes the rest afterwards, so
-    as not to recompile per batch shape on compiling backends (its comment names Neuron).
-    The CPU compiles nothing, and there the projection of prompt positions is most of the
-    head's cost (a 49k-token vocabulary over about 185 positions a sequence, of which about
-    22 are scored). TRL picks the path with ``trl.trainer.utils._use_triton``, which it also
-    uses for nothing else in that module (its kernels read their own); this wraps it to
-    answer yes on the CPU. The values are the same: each position's log-prob is computed
-    alone. Returns whether the wrap is in place (False when TRL no longer has the hook)."""
-    from trl.trainer import utils
-
-    original = getattr(utils, "_use_triton", None)
-    if original is None:
-        log.warning(
-            "TRL has no trainer.utils._use_triton: its fused LM head projects every position on the CPU"
-        )
-        return False
-    if getattr(original, "assay_wrapped", False):
-        return True
-
-    def compact(device) -> bool:
-        return device.type == "cpu" or original(device)
-
-    compact.assay_wrapped = True
-    compact.__wrapped__ = original  # what a caller restores to undo it
-    utils._use_triton = compact
-    return True

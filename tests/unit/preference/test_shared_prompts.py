@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from assay.preference import shared_prompts
-from assay.preference.shared_prompts import PrefixGroup, group_rows, score_responses_only, share_prompts
+from assay.preference.shared_prompts import PrefixGroup, group_rows, share_prompts
+from assay.training import score_responses_only
 
 PROMPT_A = "question : what is 1 + 2 ? answer : 3 # # # question : what is 2 + 2 ? answer :"
 PROMPT_B = "the answer is 42 # # # the answer is 7 # # # the answer is 3 # # # the answer is"
@@ -193,6 +194,9 @@ def train_dpo(make, tokenizer, tmp_path, spec_of, patched: bool):
 
 
 def test_trl_dpo_trains_the_same_with_prompts_shared(fresh_model, tmp_path, spec_of, monkeypatch):
+    from trl.trainer import utils
+
+    monkeypatch.setattr(utils, "_use_triton", utils._use_triton)  # put back after the test
     make, tokenizer = fresh_model
     calls = []
     real = shared_prompts.shared_prefix_forward
