@@ -1,4 +1,5 @@
 import importlib.util
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +37,40 @@ def test_missing_shipped_package_names_the_pip_command(monkeypatch):
 def test_bad_dtype(tmp_path):
     with pytest.raises(ModelError, match="dtype 'int8'"):
         materialize("smollm2-135m-instruct", "int8", None, tmp_path)
+
+
+def test_a_gguf_is_parsed_once_for_all_transformers_reads(tmp_path):
+    """transformers parses the GGUF anew for each read (tokenizer, config, weights); within
+    gguf_read_once one parse serves them all, with the same results. (That the converted
+    checkpoint gives the GGUF model's logits is an integration test's.)"""
+    import gguf
+    from transformers import AutoConfig, AutoTokenizer
+
+    from assay.models.checkpoints import gguf_read_once, locate_shipped_gguf
+
+    path = locate_shipped_gguf("smollm2-135m-instruct", tmp_path)
+    opened = []
+    real = gguf.GGUFReader
+
+    class Counting(real):
+        def __init__(self, *args, **kwargs):
+            opened.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    def read(out: Path) -> str:
+        AutoConfig.from_pretrained(path.parent, gguf_file=path.name).save_pretrained(out)
+        AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name).save_pretrained(out)
+        return (out / "config.json").read_text() + (out / "tokenizer.json").read_text()
+
+    gguf.GGUFReader = Counting
+    try:
+        each = read(tmp_path / "each")
+        assert len(opened) == 2  # transformers alone: the premise of the cache
+        opened.clear()
+        with gguf_read_once() as parses:
+            once = read(tmp_path / "once")
+        assert len(opened) == 1 and parses == {str(path.resolve()): 1}
+        assert gguf.GGUFReader is Counting  # the cache is gone outside its block
+    finally:
+        gguf.GGUFReader = real
+    assert once == each
