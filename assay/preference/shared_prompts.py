@@ -94,7 +94,7 @@ def group_rows(
 
 def _servable(decoder, input_ids, attention_mask, kwargs) -> bool:
     """Whether a decoder call is one this module computes exactly: right-padded ids, no
-    cache, nothing asked for but the last hidden state."""
+    cache, nothing asked for but the last hidden state, no gradient checkpointing."""
     if input_ids is None or input_ids.dim() != 2 or kwargs.get("inputs_embeds") is not None:
         return False
     if attention_mask is not None and (
@@ -111,6 +111,8 @@ def _servable(decoder, input_ids, attention_mask, kwargs) -> bool:
         return False
     if any(kwargs.get(name) is not None for name in ("position_ids", "cache_position", "token_type_ids")):
         return False
+    if getattr(decoder, "gradient_checkpointing", False) and decoder.training:
+        return False  # transformers turns the cache off under it: no prefix keys to keep
     window = getattr(decoder.config, "sliding_window", None)
     return not (window and input_ids.shape[1] > window)
 

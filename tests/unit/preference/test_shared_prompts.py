@@ -152,6 +152,10 @@ def test_calls_it_cannot_serve_run_the_original_forward(fresh_model, monkeypatch
     decoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
     left = tokenizer(CHOSEN, padding=True, padding_side="left", return_tensors="pt", add_special_tokens=False)
     decoder(input_ids=left["input_ids"], attention_mask=left["attention_mask"], use_cache=False)
+    model.gradient_checkpointing_enable()
+    model.train()
+    decoder(input_ids=ids, attention_mask=mask, use_cache=False)  # no cache under checkpointing
+    model.gradient_checkpointing_disable()
     decoder.config.sliding_window = 4  # shorter than the rows
     decoder(input_ids=ids, attention_mask=mask, use_cache=False)
 
