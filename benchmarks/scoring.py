@@ -1,8 +1,9 @@
 """Scoring benchmark: the preference stages' no-grad passes over pairs (the policies stage's
-log-probs before, during and after training; the ches stage's hidden states) with each
-distinct prompt run once (:mod:`assay.preference.prefix`, what Assay does) against whole
-sequences (what it did before), in one run. Prints seconds, the ratio and the largest
-difference between the two.
+log-probs before, during and after training; the ches stage's hidden states) in three ways,
+in one run: whole sequences (Assay at first), each distinct prompt run once with its
+responses after it, and the prompts' common head run once with each prompt's tail after it
+(:mod:`assay.preference.prefix`, what Assay does). Prints seconds, the ratios and the
+largest difference from whole sequences.
 
     python benchmarks/scoring.py [--checkpoint DIR] [--queries 34] [--pairs-per-query 3]
         [--precision auto] [--as-avx2]
@@ -16,6 +17,8 @@ wrong answer in one pair and the solution in all), on SmolLM2-135M-Instruct.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
 import sys
 from pathlib import Path
@@ -154,22 +157,51 @@ def main() -> None:
         f"about {tokens // len(pairs)} tokens a sequence; "
         f"log-probs in {precision}, CHES in fp32"
     )
-    shared, shared_s = timed(lambda: sequence_logprobs(model, tokenizer, pairs, precision=precision))
+
+    def logprobs() -> object:
+        return sequence_logprobs(model, tokenizer, pairs, precision=precision)
+
+    def ches() -> object:
+        return ches_scores(model, tokenizer, pairs)
+
+    columns = ["logp_chosen", "logp_rejected"]
     whole, whole_s = timed(lambda: whole_sequence_logprobs(model, tokenizer, pairs, precision))
-    gap = (
-        (shared[["logp_chosen", "logp_rejected"]] - whole[["logp_chosen", "logp_rejected"]]).abs().max().max()
-    )
+    with prompts_whole():
+        prompts, prompts_s = timed(logprobs)
+    head, head_s = timed(logprobs)
+    gaps = [(frame[columns] - whole[columns]).abs().max().max() for frame in (prompts, head)]
     print(
-        f"log-probs:  whole sequences {whole_s:6.1f} s, prompts once {shared_s:6.1f} s: "
-        f"{shared_s / whole_s:.2f}x the time; largest difference {gap:.2g} nats"
+        f"log-probs:  whole sequences {whole_s:6.1f} s, prompts once {prompts_s:6.1f} s "
+        f"({prompts_s / whole_s:.2f}x), head once {head_s:6.1f} s ({head_s / whole_s:.2f}x; "
+        f"{head_s / prompts_s:.2f}x prompts once); largest difference {max(gaps):.2g} nats"
     )
-    shared, shared_s = timed(lambda: ches_scores(model, tokenizer, pairs))
     whole, whole_s = timed(lambda: whole_sequence_ches(model, tokenizer, pairs))
-    gap = (shared["ln_ches"] - whole["ln_ches"]).abs().max() / whole["ln_ches"].abs().max()
+    with prompts_whole():
+        prompts, prompts_s = timed(ches)
+    head, head_s = timed(ches)
+    scale = whole["ln_ches"].abs().max()
+    gap = max((frame["ln_ches"] - whole["ln_ches"]).abs().max() / scale for frame in (prompts, head))
     print(
-        f"CHES:       whole sequences {whole_s:6.1f} s, prompts once {shared_s:6.1f} s: "
-        f"{shared_s / whole_s:.2f}x the time; largest difference {gap:.2g} of the largest |LN-CHES|"
+        f"CHES:       whole sequences {whole_s:6.1f} s, prompts once {prompts_s:6.1f} s "
+        f"({prompts_s / whole_s:.2f}x), head once {head_s:6.1f} s ({head_s / whole_s:.2f}x; "
+        f"{head_s / prompts_s:.2f}x prompts once); largest difference {gap:.2g} of the largest |LN-CHES|"
     )
+
+
+@contextlib.contextmanager
+def prompts_whole():
+    """Within it, the scorers run each distinct prompt whole (no common head): Assay before
+    the head was shared."""
+    from unittest import mock
+
+    from assay.preference import ches, prefix
+
+    whole = functools.partial(prefix.response_passes, share_head=False)
+    with (
+        mock.patch.object(prefix, "response_passes", whole),
+        mock.patch.object(ches, "response_passes", whole),
+    ):
+        yield
 
 
 if __name__ == "__main__":
