@@ -138,6 +138,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/kv_blocks.py
 	$(BIN)/python benchmarks/chunking.py
 	$(BIN)/python benchmarks/scoring.py
+	$(BIN)/python benchmarks/selection.py
 	$(BIN)/python benchmarks/prompt_sharing.py --rounds 1
 	$(BIN)/python benchmarks/gguf_conversion.py
 	$(BIN)/python benchmarks/study.py --study config/studies/smoke.yaml --compare-sharing

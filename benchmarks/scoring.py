@@ -3,7 +3,9 @@ log-probs before, during and after training; the ches stage's hidden states) in 
 in one run: whole sequences (Assay at first), each distinct prompt run once with its
 responses after it, and the prompts' common head run once with each prompt's tail after it
 (:mod:`assay.preference.prefix`, what Assay does). Prints seconds, the ratios and the
-largest difference from whole sequences.
+largest difference from whole sequences. Then a LoRA-trained policy's log-probs with its
+adapters beside the layers against merged into the weights (what the policies stage scores
+after training).
 
     python benchmarks/scoring.py [--checkpoint DIR] [--queries 34] [--pairs-per-query 3]
         [--precision auto] [--as-avx2]
@@ -185,6 +187,34 @@ def main() -> None:
         f"CHES:       whole sequences {whole_s:6.1f} s, prompts once {prompts_s:6.1f} s "
         f"({prompts_s / whole_s:.2f}x), head once {head_s:6.1f} s ({head_s / whole_s:.2f}x; "
         f"{head_s / prompts_s:.2f}x prompts once); largest difference {gap:.2g} of the largest |LN-CHES|"
+    )
+    lora_policy_logprobs(model, tokenizer, pairs, precision)
+
+
+def lora_policy_logprobs(model, tokenizer, pairs, precision: str) -> None:
+    """A LoRA-trained policy's log-probs (the policies stage's pass after training) with its
+    adapters beside every linear layer, as TRL leaves the model, and merged into the weights
+    (what Assay scores and saves)."""
+    import torch
+    from engine import timed
+    from peft import LoraConfig, get_peft_model
+
+    from assay.preference.tracking import sequence_logprobs
+    from assay.training import merged
+
+    lora = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM")
+    policy = get_peft_model(model, lora)
+    for name, parameter in policy.named_parameters():
+        if "lora_B" in name:  # trained adapters: not the zero they start at
+            torch.nn.init.normal_(parameter, std=0.02)
+    adapters, adapters_s = timed(lambda: sequence_logprobs(policy, tokenizer, pairs, precision=precision))
+    plain = merged(policy)
+    merged_scores, merged_s = timed(lambda: sequence_logprobs(plain, tokenizer, pairs, precision=precision))
+    columns = ["logp_chosen", "logp_rejected"]
+    gap = (adapters[columns] - merged_scores[columns]).abs().max().max()
+    print(
+        f"LoRA policy: adapters beside the layers {adapters_s:6.1f} s, merged {merged_s:6.1f} s: "
+        f"{merged_s / adapters_s:.2f}x the time; largest difference {gap:.2g} nats"
     )
 
 

@@ -26,6 +26,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -82,6 +83,17 @@ def _call(model: PoolModel, prompts: list[Prompt], max_tokens: int) -> list[str]
     outputs = model.engine.generate(list(unique.values()), sampling)
     by_key = {k: c.texts[0] for k, c in zip(unique, outputs)}
     return [by_key[k] for k in keys]
+
+
+def _calls(model: PoolModel, branches: Mapping[Any, list[Prompt]], max_tokens: int) -> dict[Any, list[str]]:
+    """:func:`_call` for several branches' prompts at once (one engine call): each
+    branch's outputs, in its prompts' order."""
+    texts = _call(model, [p for prompts in branches.values() for p in prompts], max_tokens)
+    out, first = {}, 0
+    for branch, prompts in branches.items():
+        out[branch] = texts[first : first + len(prompts)]
+        first += len(prompts)
+    return out
 
 
 def _debate_prompt(question: str, own: str, others: list[str], kind: str, shots: list[dict]) -> Prompt:
@@ -155,7 +167,13 @@ def self_refine_tree(
     max_tokens: int,
     answer_format: str = "number",
 ) -> tuple[pd.DataFrame, int]:
-    """Every allocation's output on every item; returns (table, LM calls spent)."""
+    """Every allocation's output on every item; returns (table, LM calls spent).
+
+    Each module runs one engine call per model for all the branches that reach it (a
+    model's critiques of every model's drafts, its refinements under every draft and
+    critique): 6 calls on a pool of two instead of 14 of one branch each, in batches four
+    times larger, which a CPU engine runs at a better rate. Greedy outputs do not depend on
+    how prompts are batched, so the table is the same."""
     names = list(pool)
     questions = items["question"].tolist()
     calls = 0
@@ -165,19 +183,27 @@ def self_refine_tree(
         drafts[m] = _call(pool[m], prompts, max_tokens)
         calls += len(questions)
     critiques = {}
-    for m1, m2 in itertools.product(names, repeat=2):
-        prompts = [_critique_prompt(q, d, pool[m2].kind) for q, d in zip(questions, drafts[m1])]
-        critiques[m1, m2] = _call(pool[m2], prompts, max_tokens)
-        calls += len(questions)
+    for m2 in names:
+        branches = {
+            (m1, m2): [_critique_prompt(q, d, pool[m2].kind) for q, d in zip(questions, drafts[m1])]
+            for m1 in names
+        }
+        critiques.update(_calls(pool[m2], branches, max_tokens))
+        calls += len(questions) * len(branches)
+    finals = {}
+    for m3 in names:
+        branches = {
+            (m1, m2, m3): [
+                _refine_prompt(q, d, c, pool[m3].kind, shots)
+                for q, d, c in zip(questions, drafts[m1], critiques[m1, m2])
+            ]
+            for m1, m2 in itertools.product(names, repeat=2)
+        }
+        finals.update(_calls(pool[m3], branches, max_tokens))
+        calls += len(questions) * len(branches)
     rows = []
     for m1, m2, m3 in itertools.product(names, repeat=3):
-        prompts = [
-            _refine_prompt(q, d, c, pool[m3].kind, shots)
-            for q, d, c in zip(questions, drafts[m1], critiques[m1, m2])
-        ]
-        finals = _call(pool[m3], prompts, max_tokens)
-        calls += len(questions)
-        for item, text in zip(items.itertuples(), finals):
+        for item, text in zip(items.itertuples(), finals[m1, m2, m3]):
             rows.append(
                 {
                     "query_id": item.id,

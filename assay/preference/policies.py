@@ -58,6 +58,7 @@ from assay.preference.tracking import DisplacementCallback, sequence_logprobs
 from assay.training import (
     load_trainable,
     log_history_table,
+    merged,
     resolve_precision,
     run_summary,
     save_trained,
@@ -217,7 +218,7 @@ def train_policy(
     started = time.time()
     trainer.train()
     seconds = time.time() - started
-    policy = trainer.model
+    policy = merged(trainer.model)  # the saved policy, scored without adapters beside every layer
     after = sequence_logprobs(policy, tokenizer, pairs, max_length=spec.max_length, precision=precision)
     if not callback.log or callback.log[-1]["step"] != trainer.state.global_step:
         callback.record(int(trainer.state.global_step), after)

@@ -88,12 +88,42 @@ def test_judge_gives_one_verdict_per_sample(engine, splits, spec_of):
     assert confidence[0] == pytest.approx(np.exp(right) / (np.exp(right) + np.exp(wrong)), abs=1e-6)
 
 
-def test_self_refine_tree_scores_every_allocation(engine, splits):
-    pool = {"a": PoolModel(engine, "instruct"), "b": PoolModel(engine, "base")}
+class CountingEngine:
+    """An engine that counts the calls it gets and the prompts in each."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.batches = engine, []
+
+    def generate(self, prompts, sampling):
+        self.batches.append(len(prompts))
+        return self.engine.generate(prompts, sampling)
+
+
+def test_self_refine_tree_scores_every_allocation_one_call_per_model_and_module(engine, splits):
+    from assay.compound.systems import _call, _critique_prompt, _refine_prompt
+    from assay.tasks.base import build_prompt
+
+    counting = {"a": CountingEngine(engine), "b": CountingEngine(engine)}
+    pool = {"a": PoolModel(counting["a"], "instruct"), "b": PoolModel(counting["b"], "base")}
     items = splits["test"].head(2)
-    outputs, calls = self_refine_tree(pool, items, splits["train"].head(1).to_dict("records"), max_tokens=4)
-    assert calls == 2 * (2 + 4 + 8)
+    shots = splits["train"].head(1).to_dict("records")
+    outputs, calls = self_refine_tree(pool, items, shots, max_tokens=4)
+    assert calls == 2 * (2 + 4 + 8)  # LM calls of the system, as the paper counts them
     assert outputs["allocation"].nunique() == 8 and len(outputs) == 16
+    # one engine call per model and module: draft, critiques of both drafts, 4 refinements
+    assert [len(c.batches) for c in counting.values()] == [3, 3]
+    assert counting["a"].batches[1] > len(items)  # both drafts' critiques in one call
+    # the same texts as one call per branch
+    questions = items["question"].tolist()
+    for allocation, rows in outputs.groupby("allocation", sort=False):
+        m1, m2, m3 = allocation.split("|")
+        drafts = _call(pool[m1], [build_prompt(q, shots, pool[m1].kind, "number") for q in questions], 4)
+        asked = [_critique_prompt(q, d, pool[m2].kind) for q, d in zip(questions, drafts)]
+        critiques = _call(pool[m2], asked, 4)
+        prompts = [
+            _refine_prompt(q, d, c, pool[m3].kind, shots) for q, d, c in zip(questions, drafts, critiques)
+        ]
+        assert rows["text"].tolist() == _call(pool[m3], prompts, 4)
 
 
 def _synthetic_samples(ps, pool, seed=0):

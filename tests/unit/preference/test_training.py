@@ -146,3 +146,35 @@ def test_ipo_is_trls_length_averaged_form_at_a_nonzero_difference(spec_of, tiny_
     logged = next(entry["loss"] for entry in trainer.state.log_history if "loss" in entry)
     assert logged == pytest.approx(expected, rel=1e-3)
     assert abs(logged - sequence_level) > 1e-2  # and not the sequence-level form
+
+
+def test_a_merged_lora_policy_scores_as_its_adapters_do(tiny_checkpoint):
+    """The policies stage scores the trained policy after merging its adapters (what it
+    saves): the same log-probs as with the adapters beside every layer."""
+    import pandas as pd
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from assay.preference.tracking import sequence_logprobs
+    from assay.training import merged
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    base = AutoModelForCausalLM.from_pretrained(tiny_checkpoint, dtype=torch.float32)
+    assert merged(base) is base  # nothing to merge in a fully trained model
+    pairs = pd.DataFrame(
+        {"pair_id": ["a", "b"], "prompt": ["what is 1 + 2 ?", "the answer"], "chosen": [" 3", " 42"]}
+    ).assign(rejected=[" 4", " 7 # #"])
+    before = sequence_logprobs(base, tokenizer, pairs)
+    torch.manual_seed(0)
+    policy = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    for name, parameter in policy.named_parameters():
+        if "lora_B" in name:  # trained adapters, not the zeros they start at
+            torch.nn.init.normal_(parameter, std=0.5)
+    with_adapters = sequence_logprobs(policy, tokenizer, pairs)
+    plain = merged(policy)
+    assert not any("lora" in name for name, _ in plain.named_parameters())
+    with_merged = sequence_logprobs(plain, tokenizer, pairs)
+    columns = ["logp_chosen", "logp_rejected"]
+    assert (with_adapters[columns] - before[columns]).abs().max().max() > 0.1  # the adapters count
+    assert (with_adapters[columns] - with_merged[columns]).abs().max().max() < 1e-4
