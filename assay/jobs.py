@@ -137,26 +137,37 @@ class Job:
 
         return EngineSpec.from_dict({**self.settings.get("engine", {}), **self.spec["engine"]})
 
-    def open_engine(self, manifest: str | Path, spec=None, pool_size: int = 1):
+    def open_engine(self, manifest: str | Path, spec=None):
         """The engine on the checkpoint beside a declared model manifest. Base models (the
         models stage) get the machine's shared engine where sharing is on: most engine jobs
         of a study load them. A trained checkpoint is mostly loaded once: a job that holds
         only it is served by its base model's shared engine with the trained weights loaded
-        in place (:func:`trained_from`); in a pool of engines (the selector's, which calls
-        them in turn) it gets an engine of its own."""
+        in place (:func:`trained_from`); in a pool of engines (:meth:`open_pool`) it gets
+        an engine of its own."""
         from assay.engine import open_engine
         from assay.models import checkpoint_dir
 
         folder = Path(manifest).parent
-        base = trained_from(folder) if pool_size == 1 else None
+        base = trained_from(folder)
         return open_engine(
             checkpoint_dir(folder),
             spec or self.engine_spec(),
             folder.parent.name == "models" or base is not None,
-            pool_size,
+            1,
             self.memory_mb,
             base,
         )
+
+    def open_pool(self, manifests: list[str], spec=None) -> list:
+        """The engines on the checkpoints beside several declared model manifests, held at
+        once (the selector's pool): base models shared (their servers started together),
+        trained checkpoints each an engine of its own (see :meth:`open_engine`)."""
+        from assay.engine import open_pool
+        from assay.models import checkpoint_dir
+
+        folders = [Path(manifest).parent for manifest in manifests]
+        members = [(checkpoint_dir(folder), folder.parent.name == "models") for folder in folders]
+        return open_pool(members, spec or self.engine_spec(), self.memory_mb)
 
     @contextmanager
     def with_engine(self, model: str = "model"):

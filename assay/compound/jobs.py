@@ -187,9 +187,10 @@ def run_selection(job: Job) -> None:
     dev = job.table("dev").head(spec.train_queries)
     test = job.table("test").head(spec.test_queries)
     with job.publish() as staging:
+        engines = job.open_pool(manifests, engine_spec)
         pool = {
-            name: PoolModel(job.open_engine(manifest, engine_spec, len(spec.models)), kind)
-            for (name, kind), manifest in zip(spec.models.items(), manifests, strict=True)
+            name: PoolModel(engine, kind)
+            for (name, kind), engine in zip(spec.models.items(), engines, strict=True)
         }
         staging.engine = engine_spec.backend
         items = pd.concat([dev.assign(split="train"), test.assign(split="test")], ignore_index=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from assay.engine.base import Completion, Engine, EngineSpec, Prompt, SamplingSpec, truncate_at_stop
@@ -18,6 +19,7 @@ __all__ = [
     "SamplingSpec",
     "load_engine",
     "open_engine",
+    "open_pool",
     "pool_engine_spec",
     "resolve_backend",
     "truncate_at_stop",
@@ -104,6 +106,36 @@ def open_engine(
         spec = pool_engine_spec(spec.as_dict(), spec.backend, pool_size)
     make_room(need_mb)
     return load_engine(checkpoint, spec)
+
+
+def open_pool(
+    members: Sequence[tuple[str | Path, bool]], spec: EngineSpec, need_mb: int | None = None
+) -> list[Engine]:
+    """The engines of a pool held at once (the selector's), one per (checkpoint, shared)
+    member, as :func:`open_engine` gives them; the shared servers among them that have to
+    start start together, each waited for in a thread (a start is mostly one process's
+    imports and set-up, and two of them overlap on two cores), instead of one after the
+    other. A member whose server cannot be had gets an engine of its own afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assay.engine.shared import connect, sharing_enabled
+
+    engines: list[Engine | None] = [None] * len(members)
+    shared = [i for i, (_, is_shared) in enumerate(members) if is_shared]
+    together = len(shared) > 1 and sharing_enabled(spec)[0]
+    if together:
+        backend = resolve_backend(spec.backend)
+        with ThreadPoolExecutor(len(shared)) as threads:
+            connected = threads.map(lambda i: connect(Path(members[i][0]), spec, backend, need_mb), shared)
+            for i, engine in zip(shared, connected, strict=True):
+                engines[i] = engine
+    # connect() has logged why a member has no server; the rest go as open_engine decides
+    return [
+        engine
+        if engine is not None
+        else open_engine(checkpoint, spec, is_shared and not together, len(members), need_mb)
+        for engine, (checkpoint, is_shared) in zip(engines, members, strict=True)
+    ]
 
 
 def _cuda_available() -> bool:

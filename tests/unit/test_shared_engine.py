@@ -171,6 +171,7 @@ def test_trained_checkpoints_are_served_by_their_base_models_engine(tmp_path, mo
 
     calls = []
     monkeypatch.setattr("assay.engine.open_engine", lambda *args: calls.append(args))
+    monkeypatch.setattr("assay.engine.open_pool", lambda *args: calls.append(args))
     for stage, key, upstream in (
         ("models", "k1", {}),
         ("policies", "k2", {"model": "k1"}),
@@ -182,15 +183,59 @@ def test_trained_checkpoints_are_served_by_their_base_models_engine(tmp_path, mo
     spec = EngineSpec()
     job.open_engine(tmp_path / "models" / "k1" / "manifest.json", spec)
     job.open_engine(tmp_path / "policies" / "k2" / "manifest.json", spec)
-    job.open_engine(tmp_path / "policies" / "k2" / "manifest.json", spec, 2)
     job.open_engine(tmp_path / "policies" / "k3" / "manifest.json", spec)
+    job.open_pool(
+        [str(tmp_path / "models" / "k1" / "manifest.json"), str(tmp_path / "policies" / "k2" / "x")], spec
+    )
     base = tmp_path / "models" / "k1" / "checkpoint"
-    assert [(c[2], c[3], c[5]) for c in calls] == [
-        (True, 1, None),
-        (True, 1, base),
-        (False, 2, None),
-        (False, 1, None),
-    ]
+    assert [(c[2], c[3], c[5]) for c in calls[:3]] == [(True, 1, None), (True, 1, base), (False, 1, None)]
+    assert calls[3][0] == [(base, True), (tmp_path / "policies" / "k2" / "checkpoint", False)]
+
+
+def test_a_pools_servers_start_together_and_a_failed_one_falls_back(engines, monkeypatch, tmp_path):
+    """open_pool waits for the servers of its shared members at once (each connect() must
+    be running while the other is: a barrier both reach), and a member whose server cannot
+    be had, or that is not shared, gets an engine of its own."""
+    import threading
+
+    from assay.engine import open_pool
+
+    both = threading.Barrier(2, timeout=10)
+
+    def connect(checkpoint, spec, backend, need_mb=None, weights=None):
+        both.wait()  # raises BrokenBarrierError unless the other member is connecting too
+        return None if checkpoint.name == "b" else f"server {checkpoint.name}"
+
+    own = []
+    monkeypatch.setattr(shared_module, "connect", connect)
+    monkeypatch.setattr(
+        "assay.engine.open_engine",
+        lambda checkpoint, spec, shared, *rest: own.append((checkpoint, shared)) or f"own {checkpoint}",
+    )
+    engines_ = open_pool([(tmp_path / "a", True), (tmp_path / "b", True), ("c", False)], SPEC)
+    assert engines_ == ["server a", f"own {tmp_path / 'b'}", "own c"]
+    assert own == [(tmp_path / "b", False), ("c", False)]  # no second try at b's server
+
+
+def test_a_pool_of_real_servers_gives_per_job_engines_outputs(
+    engines, tiny_checkpoint, tmp_path, server_pids
+):
+    import shutil
+
+    from assay.engine import open_pool
+
+    other = shutil.copytree(tiny_checkpoint, tmp_path / "other")  # another checkpoint: another server
+    greedy = SamplingSpec(max_tokens=6)
+    pool = open_pool([(tiny_checkpoint, True), (other, True)], SPEC)
+    try:
+        assert all(engine.shared and engine.started for engine in pool)
+        assert len(server_pids(engines)) == 2
+        local = load_engine(tiny_checkpoint, SPEC)
+        for engine in pool:
+            assert engine.generate(PROMPTS, greedy) == local.generate(PROMPTS, greedy)
+    finally:
+        for engine in pool:
+            engine.close()
 
 
 @pytest.fixture
