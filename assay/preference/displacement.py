@@ -29,7 +29,28 @@ import pandas as pd
 from scipy.stats import rankdata, spearmanr
 
 from assay.figures import save
-from assay.preference.tracking import displacement_summary
+
+
+def displacement_summary(before: pd.DataFrame, after: pd.DataFrame, ches: pd.DataFrame | None = None) -> dict:
+    """Changes from start to end of training: mean change of log pi(y+|x) and log pi(y-|x),
+    the share of pairs whose chosen log-prob fell, and the Spearman correlation between CHES
+    (length-normalised) and the per-pair fall of the chosen log-prob."""
+    joined = before.merge(after, on="pair_id", suffixes=("_before", "_after"))
+    delta_chosen = joined["logp_chosen_after"] - joined["logp_chosen_before"]
+    delta_rejected = joined["logp_rejected_after"] - joined["logp_rejected_before"]
+    summary = {
+        "pairs": len(joined),
+        "delta_logp_chosen": float(delta_chosen.mean()),
+        "delta_logp_rejected": float(delta_rejected.mean()),
+        "delta_margin": float((delta_chosen - delta_rejected).mean()),
+        "share_chosen_fell": float((delta_chosen < 0).mean()),
+        "spearman_ches_displacement": None,
+    }
+    if ches is not None and len(joined) > 2:
+        scored = joined.assign(fall=-delta_chosen).merge(ches[["pair_id", "ln_ches"]], on="pair_id")
+        rho = spearmanr(scored["ln_ches"], scored["fall"]).statistic
+        summary["spearman_ches_displacement"] = None if pd.isna(rho) else float(rho)
+    return summary
 
 
 @dataclass

@@ -8,10 +8,9 @@ log-probabilities of each response given the prompt (right-padded batches).
 current policy and appends rows to ``self.log``: step, split (train/heldout),
 logp_chosen, logp_rejected (means over pairs), margin (their difference).
 
-``displacement_summary``: from the per-pair log-probs before and after training and the
-CHES scores: mean change of log pi(y+|x) and log pi(y-|x), the share of pairs whose chosen
-log-prob fell, and the Spearman correlation between CHES (length-normalised) and the
-per-pair fall of the chosen log-prob.
+What the log-probs before and after training add up to is
+:func:`assay.preference.displacement.displacement_summary` (kept apart: the displacement job
+reads tables and should not import the trainer's libraries).
 """
 
 from __future__ import annotations
@@ -150,25 +149,3 @@ class DisplacementCallback(_callback_base()):
             return
         if not self.log or self.log[-1]["step"] != state.global_step:
             self._measure(model, state.global_step)
-
-
-def displacement_summary(before: pd.DataFrame, after: pd.DataFrame, ches: pd.DataFrame | None = None) -> dict:
-    """Changes from start to end of training (see module doc)."""
-    from scipy.stats import spearmanr
-
-    joined = before.merge(after, on="pair_id", suffixes=("_before", "_after"))
-    delta_chosen = joined["logp_chosen_after"] - joined["logp_chosen_before"]
-    delta_rejected = joined["logp_rejected_after"] - joined["logp_rejected_before"]
-    summary = {
-        "pairs": len(joined),
-        "delta_logp_chosen": float(delta_chosen.mean()),
-        "delta_logp_rejected": float(delta_rejected.mean()),
-        "delta_margin": float((delta_chosen - delta_rejected).mean()),
-        "share_chosen_fell": float((delta_chosen < 0).mean()),
-        "spearman_ches_displacement": None,
-    }
-    if ches is not None and len(joined) > 2:
-        scored = joined.assign(fall=-delta_chosen).merge(ches[["pair_id", "ln_ches"]], on="pair_id")
-        rho = spearmanr(scored["ln_ches"], scored["fall"]).statistic
-        summary["spearman_ches_displacement"] = None if pd.isna(rho) else float(rho)
-    return summary

@@ -2,7 +2,8 @@ import pandas as pd
 import pytest
 import torch
 
-from assay.preference.tracking import DisplacementCallback, displacement_summary, sequence_logprobs
+from assay.preference.displacement import displacement_summary
+from assay.preference.tracking import DisplacementCallback, sequence_logprobs
 
 PAIRS = pd.DataFrame(
     {
