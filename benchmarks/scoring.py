@@ -8,7 +8,7 @@ adapters beside the layers against merged into the weights (what the policies st
 after training).
 
     python benchmarks/scoring.py [--checkpoint DIR] [--queries 34] [--pairs-per-query 3]
-        [--precision auto] [--as-avx2]
+        [--precision auto] [--as-avx2] [--parts logprobs,ches,lora]
 
 Pairs are shaped like the default study's: a 3-shot chat prompt (about 160 tokens) per
 arithmetic query, several pairs per query (the real solution against wrong ones, each
@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--pairs-per-query", type=int, default=3)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--as-avx2", action="store_true")
+    parser.add_argument("--parts", default="logprobs,ches,lora", help="which comparisons, comma-separated")
     args = parser.parse_args()
     if args.as_avx2 and os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":
         from study import AS_AVX2
@@ -136,12 +137,10 @@ def main() -> None:
     import tempfile
 
     import torch
-    from engine import default_checkpoint, timed
+    from engine import default_checkpoint
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from assay.hardware import cpu_has_native_bf16
-    from assay.preference.ches import ches_scores
-    from assay.preference.tracking import sequence_logprobs
     from assay.training import resolve_precision
 
     torch.manual_seed(0)
@@ -160,11 +159,18 @@ def main() -> None:
         f"log-probs in {precision}, CHES in fp32"
     )
 
+    parts = {"logprobs": logprob_ways, "ches": ches_ways, "lora": lora_policy_logprobs}
+    for part in args.parts.split(","):
+        parts[part](model, tokenizer, pairs, precision)
+
+
+def logprob_ways(model, tokenizer, pairs, precision: str) -> None:
+    from engine import timed
+
+    from assay.preference.tracking import sequence_logprobs
+
     def logprobs() -> object:
         return sequence_logprobs(model, tokenizer, pairs, precision=precision)
-
-    def ches() -> object:
-        return ches_scores(model, tokenizer, pairs)
 
     columns = ["logp_chosen", "logp_rejected"]
     whole, whole_s = timed(lambda: whole_sequence_logprobs(model, tokenizer, pairs, precision))
@@ -177,6 +183,17 @@ def main() -> None:
         f"({prompts_s / whole_s:.2f}x), head once {head_s:6.1f} s ({head_s / whole_s:.2f}x; "
         f"{head_s / prompts_s:.2f}x prompts once); largest difference {max(gaps):.2g} nats"
     )
+
+
+def ches_ways(model, tokenizer, pairs, precision: str) -> None:
+    """CHES (in fp32 whatever ``precision``: the ches stage's hidden states)."""
+    from engine import timed
+
+    from assay.preference.ches import ches_scores
+
+    def ches() -> object:
+        return ches_scores(model, tokenizer, pairs)
+
     whole, whole_s = timed(lambda: whole_sequence_ches(model, tokenizer, pairs))
     with prompts_whole():
         prompts, prompts_s = timed(ches)
@@ -188,7 +205,6 @@ def main() -> None:
         f"({prompts_s / whole_s:.2f}x), head once {head_s:6.1f} s ({head_s / whole_s:.2f}x; "
         f"{head_s / prompts_s:.2f}x prompts once); largest difference {gap:.2g} of the largest |LN-CHES|"
     )
-    lora_policy_logprobs(model, tokenizer, pairs, precision)
 
 
 def lora_policy_logprobs(model, tokenizer, pairs, precision: str) -> None:

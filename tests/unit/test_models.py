@@ -74,3 +74,27 @@ def test_a_gguf_is_parsed_once_for_all_transformers_reads(tmp_path):
     finally:
         gguf.GGUFReader = real
     assert once == each
+
+
+def test_a_gguf_read_through_plain_maps_holds_the_same_fields_and_tensors(tmp_path):
+    """Within gguf_read_once the reader's map is a plain ndarray view (numpy's memmap slices
+    in Python): every field and tensor reads as through gguf's own memmap."""
+    import gguf
+    import gguf.gguf_reader
+    import numpy as np
+
+    from assay.models.checkpoints import gguf_read_once, locate_shipped_gguf
+
+    path = locate_shipped_gguf("smollm2-135m-instruct", tmp_path)
+    mapped = gguf.GGUFReader(path)
+    assert isinstance(mapped.data, np.memmap)
+    with gguf_read_once():
+        plain = gguf.GGUFReader(path)
+    assert gguf.gguf_reader.np is np  # numpy is gguf's own again outside the block
+    assert type(plain.data) is np.ndarray
+    assert list(plain.fields) == list(mapped.fields)
+    for name, field in mapped.fields.items():
+        assert [bytes(part) for part in plain.fields[name].parts] == [bytes(part) for part in field.parts]
+    assert [t.name for t in plain.tensors] == [t.name for t in mapped.tensors]
+    for ours, theirs in zip(plain.tensors, mapped.tensors, strict=True):
+        assert ours.tensor_type == theirs.tensor_type and np.array_equal(ours.data, theirs.data)
