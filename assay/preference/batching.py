@@ -30,7 +30,7 @@ class Encoded:
         return len(self.ids)
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b):
         if x != y:
@@ -50,7 +50,7 @@ def encode_pair(
     """The chosen and rejected sequences of one pair, as the trainer sees them."""
     prompt_ids = tokenizer(prompt)["input_ids"]
     sides = [tokenizer(prompt + with_eos(tokenizer, r))["input_ids"] for r in (chosen, rejected)]
-    start = min(_common_prefix(prompt_ids, ids) for ids in sides)
+    start = min(common_prefix_length(prompt_ids, ids) for ids in sides)
     if max_length is not None:
         sides = [ids[:max_length] for ids in sides]
     return Encoded(sides[0], min(start, len(sides[0]))), Encoded(sides[1], min(start, len(sides[1])))

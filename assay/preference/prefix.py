@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Sequence
 
-from assay.preference.batching import Encoded, pad_right
+from assay.preference.batching import Encoded, common_prefix_length, pad_right
 
 
 def suffix_start(encoded: Encoded) -> int:
@@ -57,11 +57,8 @@ def common_head(prefixes: Sequence[Sequence[int]]) -> tuple[int, ...]:
     than two (one prompt gains nothing from running its head apart)."""
     if len(prefixes) < 2:
         return ()
-    shortest = min(prefixes, key=len)
-    length = 0
-    while length < len(shortest) and all(p[length] == shortest[length] for p in prefixes):
-        length += 1
-    return tuple(shortest[:length])
+    first = prefixes[0]
+    return tuple(first[: min(common_prefix_length(first, p) for p in prefixes[1:])])
 
 
 def _extend(run, device, tokens: Sequence[int], cache, logits: bool):
@@ -100,11 +97,9 @@ def response_passes(
         head_cache = _extend(run, device, head, None, not decoder_only) if head else None
         for prefix, members in groups.items():
             cache = None
-            if prefix and head_cache is not None:
+            if prefix:  # after the head's cache where there is one, else from the start
                 tail = prefix[len(head) :]
                 cache = _extend(run, device, tail, head_cache, not decoder_only) if tail else head_cache
-            elif prefix:
-                cache = _extend(run, device, prefix, None, not decoder_only)
             for first in range(0, len(members), per_pass):
                 chunk = members[first : first + per_pass]
                 suffixes = [encoded[same[0]].ids[suffix_start(encoded[same[0]]) :] for same in chunk]
