@@ -141,6 +141,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/selection.py
 	$(BIN)/python benchmarks/prompt_sharing.py --rounds 1
 	$(BIN)/python benchmarks/gguf_conversion.py
+	$(BIN)/python benchmarks/models_stage.py
 	$(BIN)/python benchmarks/study.py --study config/studies/smoke.yaml --compare-sharing
 
 clean:

@@ -7,7 +7,9 @@ rule materialize_models:
         log_path("models"),
     conda:
         CONDA_ENV
-    threads: 2
+    # one: a conversion is Python and numpy on one core, so the models convert side by side
+    # (benchmarks/models_stage.py)
+    threads: 1
     resources:
         mem_mb=get_resources("models", "mem_mb"),
         runtime=get_resources("models", "runtime"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -100,6 +101,21 @@ def test_checkpoints_tasks_and_evaluations_hold_what_they_promise(smoke_run):
         )
     table = pd.read_csv(smoke_run / "results" / "smoke" / "accuracy_by_difficulty.csv")
     assert set(table["model"]) == set(index["stages"]["evaluate"])
+
+
+def test_the_models_convert_side_by_side(smoke_run):
+    """A conversion runs on one core (the rule's one thread), so on the smoke run's 2 cores
+    the study's two models convert at the same time, not one after the other."""
+    spans = []
+    for folder in iter_artifacts(smoke_run / "artifacts"):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if manifest["stage"] == "models":
+            end = datetime.fromisoformat(manifest["created"])  # whole seconds, rounded down
+            spans.append((end - timedelta(seconds=manifest["wall_time_s"]), end))
+    assert len(spans) == 2
+    (_, first_end), (second_start, _) = sorted(spans)
+    # side by side, the second starts within a second of the first, which takes 10 s or more
+    assert second_start + timedelta(seconds=5) < first_end, f"one conversion after the other: {spans}"
 
 
 def test_rerun_executes_nothing(smoke_run, smoke_study, dry_run):
