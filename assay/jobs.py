@@ -234,8 +234,34 @@ def process_age_s() -> float | None:
         return None
 
 
+#: The thread pools of the job's math libraries (torch's OpenMP, MKL, OpenBLAS), read when
+#: each library loads, in this process and in the processes it starts.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def use_threads(threads: int | None) -> None:
+    """Compute on as many cores as Snakemake gave the job (the rule's ``threads``, scaled
+    down to ``--cores``; under SLURM its CPUs), not on every core of the machine.
+
+    Why: Snakemake runs jobs side by side until their threads fill ``--cores``, and torch
+    starts one thread per core in each of them, so on a machine of 16 cores eight 2-thread
+    jobs ran 128 threads, spinning against each other. Snakemake sets these variables for
+    ``shell:`` rules only; a ``script:`` job sets them here, before it loads the libraries
+    (and torch's own pool where a script imported torch already). ``--set-threads
+    RULE=N`` changes a rule's share."""
+    if not threads or threads < 1:
+        return
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
 def run(job_function: Callable[[Job], None], sm) -> None:
     """What every rule's script does: hand the Snakemake object's inputs, outputs, params
-    and log to the stage's job function, logged to the rule's log file."""
+    and log to the stage's job function, logged to the rule's log file, on the job's
+    threads (:func:`use_threads`)."""
+    use_threads(getattr(sm, "threads", None))
     with logged(sm.log[0]):
         job_function(Job.from_snakemake(sm))

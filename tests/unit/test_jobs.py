@@ -67,3 +67,48 @@ def test_run_publishes_with_the_process_start_up_in_the_manifest(tmp_path):
     manifest = read_manifest(tmp_path / "store" / "ches" / ("a" * 16))
     assert seen == ["smollm2"] and manifest["spec"] == {"batch_size": 4}
     assert 0 <= manifest["job_startup_s"] <= process_age_s() + 0.01  # recorded rounded to 0.01 s
+
+
+THREADS_PROBE = """
+import json, os, sys
+from assay.jobs import use_threads
+if sys.argv[1] == "before":
+    import torch
+use_threads(1)
+import torch
+import subprocess
+child = subprocess.run([sys.executable, "-c", "import os; print(os.environ['OMP_NUM_THREADS'])"],
+                       capture_output=True, text=True).stdout.strip()
+print(json.dumps({"torch": torch.get_num_threads(), "child": child,
+                  "mkl": os.environ["MKL_NUM_THREADS"], "openblas": os.environ["OPENBLAS_NUM_THREADS"]}))
+"""
+
+
+def test_a_job_computes_on_the_threads_snakemake_gave_it():
+    """Torch would start a thread per core in every job side by side: a 1-thread job uses
+    one, whether the script imported torch before or after, and so do the processes it
+    starts (engine servers)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    for when in ("before", "after"):
+        probe = subprocess.run(
+            [sys.executable, "-c", THREADS_PROBE, when], capture_output=True, text=True, env=env, check=True
+        )
+        assert json.loads(probe.stdout.splitlines()[-1]) == {
+            "torch": 1,
+            "child": "1",
+            "mkl": "1",
+            "openblas": "1",
+        }
+    if (os.cpu_count() or 1) > 1:  # what a job got before: a thread per core
+        untouched = subprocess.run(
+            [sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert int(untouched.stdout) > 1
