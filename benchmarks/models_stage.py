@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from study import run_study  # noqa: E402
+
 WAYS = {"2 threads a job (before)": ["--set-threads", "materialize_models=2"], "as declared (now)": []}
 
 
@@ -31,20 +30,6 @@ def weights(store: Path) -> dict[str, str]:
         str(path.relative_to(store)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(store.glob("models/*/checkpoint/*.safetensors"))
     }
-
-
-def run_stage(workdir: Path, cores: int, study: Path | None, extra: list[str]) -> float:
-    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    command += ["--cores", str(cores), "--until", "materialize_models", *extra]
-    if study:
-        command += ["--configfile", str(study)]
-    start = time.perf_counter()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"the models stage failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
-    return seconds
 
 
 def main() -> None:
@@ -62,7 +47,11 @@ def main() -> None:
     for round_ in range(args.rounds):
         for way, extra in WAYS.items():
             with tempfile.TemporaryDirectory(prefix="assay-models-") as folder:
-                seconds[way].append(run_stage(Path(folder), args.cores, args.study, extra))
+                until = ["--until", "materialize_models", *extra]
+                env = {"HF_HUB_OFFLINE": "1"}
+                seconds[way].append(
+                    run_study(args.study, args.cores, Path(folder), env, [], snakemake_args=until)[0]
+                )
                 written[way] = weights(Path(folder) / "artifacts")
             print(f"  {way:25s} round {round_ + 1}: {seconds[way][-1]:6.1f} s")
     before, now = (sum(values) / len(values) for values in seconds.values())

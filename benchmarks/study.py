@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,11 +132,13 @@ def run_study(
     env: dict[str, str],
     extra: list[Path],
     group: Path | None = None,
+    snakemake_args: Sequence[str] = (),
 ) -> tuple[float, MemorySampler]:
     """Seconds of one ``snakemake`` run of the study in ``workdir`` (its store inside it),
-    and its memory sampler (the peak RSS of the run's processes together)."""
+    and its memory sampler (the peak RSS of the run's processes together).
+    ``snakemake_args``: more of Snakemake's options (``--until RULE``, ``--set-threads``)."""
     command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    command += ["--cores", str(cores)]
+    command += ["--cores", str(cores), *snakemake_args]
     for configfile in ([study] if study else []) + extra:
         command += ["--configfile", str(configfile)]
     command += ["--config", f"store={workdir / 'artifacts'}"]

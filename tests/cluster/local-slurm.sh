@@ -15,7 +15,7 @@
 set -euo pipefail
 STATE=${ASSAY_SLURM_STATE:-/tmp/assay-slurm}
 SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
-CONF=/etc/slurm/slurm.conf
+CONF_FILE=/etc/slurm/slurm.conf
 # What start started: stop acts only where this file is.
 STARTED="$STATE/started-here"
 
@@ -33,15 +33,15 @@ start() {
     cpus=$(nproc)
     mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 2048 ))
     $SUDO mkdir -p "$STATE"/{spool,state,log} /etc/slurm /run/munge /var/log/munge /var/lib/munge
-    if [ -f "$CONF" ] && ! grep -q '^ClusterName=assay-ci$' "$CONF"; then
-        $SUDO mv "$CONF" "$STATE/slurm.conf.before"  # the machine's own: stop puts it back
+    if [ -f "$CONF_FILE" ] && ! grep -q '^ClusterName=assay-ci$' "$CONF_FILE"; then
+        $SUDO mv "$CONF_FILE" "$STATE/slurm.conf.before"  # the machine's own: stop puts it back
     fi
     $SUDO touch "$STARTED"
     [ -s /etc/munge/munge.key ] || $SUDO mungekey --create >/dev/null 2>&1 || \
         $SUDO dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
     $SUDO chown -R munge:munge /etc/munge /run/munge /var/log/munge /var/lib/munge
     $SUDO chmod 0700 /etc/munge /var/lib/munge && $SUDO chmod 0400 /etc/munge/munge.key
-    $SUDO tee "$CONF" >/dev/null <<CONF
+    $SUDO tee "$CONF_FILE" >/dev/null <<CONF
 ClusterName=assay-ci
 SlurmctldHost=$host
 SlurmUser=root
@@ -92,9 +92,9 @@ stop() {
     sleep 1
     $SUDO rm -f "$STATE/slurmctld.pid" "$STATE/slurmd.pid"  # slurmctld leaves its pid file
     $SUDO pkill -x munged 2>/dev/null || true
-    $SUDO rm -f "$CONF"
+    $SUDO rm -f "$CONF_FILE"
     if [ -f "$STATE/slurm.conf.before" ]; then
-        $SUDO mv "$STATE/slurm.conf.before" "$CONF"
+        $SUDO mv "$STATE/slurm.conf.before" "$CONF_FILE"
     fi
     $SUDO rm -f "$STARTED"
 }
