@@ -31,6 +31,7 @@ def default_checkpoint(scratch: Path) -> Path:
     stored = checkpoint_dir(plan.path(model))
     if (stored / "config.json").is_file():
         return stored
+    scratch.mkdir(parents=True, exist_ok=True)  # materialize writes into an existing folder
     materialize(model.spec.source, model.spec.dtype, None, scratch)
     return checkpoint_dir(scratch)
 
