@@ -5,10 +5,13 @@ responses after it, and the prompts' common head run once with each prompt's tai
 (:mod:`assay.preference.prefix`, what Assay does). Prints seconds, the ratios and the
 largest difference from whole sequences. Then a LoRA-trained policy's log-probs with its
 adapters beside the layers against merged into the weights (what the policies stage scores
-after training).
+after training). Then, in bf16 (``--parts casts``), log-probs with autocast casting the
+weights at every forward call (Assay before: passes under ``inference_mode``) against each
+weight cast once a pass (:func:`assay.training.casts_kept`), for a policy in LoRA training
+(a tracking pass) and for the merged one.
 
     python benchmarks/scoring.py [--checkpoint DIR] [--queries 34] [--pairs-per-query 3]
-        [--precision auto] [--as-avx2] [--parts logprobs,ches,lora]
+        [--precision auto] [--as-avx2] [--parts logprobs,ches,lora,casts]
 
 Pairs are shaped like the default study's: a 3-shot chat prompt (about 160 tokens) per
 arithmetic query, several pairs per query (the real solution against wrong ones, each
@@ -127,7 +130,7 @@ def main() -> None:
     parser.add_argument("--pairs-per-query", type=int, default=3)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--as-avx2", action="store_true")
-    parser.add_argument("--parts", default="logprobs,ches,lora", help="which comparisons, comma-separated")
+    parser.add_argument("--parts", default="logprobs,ches,lora,casts", help="comparisons, comma-separated")
     args = parser.parse_args()
     if args.as_avx2 and os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":
         from study import AS_AVX2
@@ -159,7 +162,7 @@ def main() -> None:
         f"log-probs in {precision}, CHES in fp32"
     )
 
-    parts = {"logprobs": logprob_ways, "ches": ches_ways, "lora": lora_policy_logprobs}
+    parts = {"logprobs": logprob_ways, "ches": ches_ways, "lora": lora_policy_logprobs, "casts": bf16_casts}
     for part in args.parts.split(","):
         parts[part](model, tokenizer, pairs, precision)
 
@@ -232,6 +235,42 @@ def lora_policy_logprobs(model, tokenizer, pairs, precision: str) -> None:
         f"LoRA policy: adapters beside the layers {adapters_s:6.1f} s, merged {merged_s:6.1f} s: "
         f"{merged_s / adapters_s:.2f}x the time; largest difference {gap:.2g} nats"
     )
+
+
+def bf16_casts(model, tokenizer, pairs, precision: str) -> None:
+    """bf16 log-probs (whatever ``precision``) with the weights cast at every forward call,
+    as under ``inference_mode`` (where autocast keeps no cast), against cast once a pass:
+    a LoRA policy in training (frozen base weights, trained adapters) and merged."""
+    import torch
+    from engine import timed
+    from peft import LoraConfig, get_peft_model
+
+    from assay.preference.tracking import sequence_logprobs
+    from assay.training import merged
+
+    lora = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM")
+    policy = get_peft_model(model, lora)
+    for name, parameter in policy.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(parameter, std=0.02)
+    columns = ["logp_chosen", "logp_rejected"]
+    for name, scored in (("LoRA policy in training", policy), ("merged policy", None)):
+        scored = scored if scored is not None else merged(policy)
+
+        def score(scored=scored) -> object:
+            return sequence_logprobs(scored, tokenizer, pairs, precision="bf16")
+
+        def every_call(score=score) -> object:
+            with torch.inference_mode():
+                return score()
+
+        before, before_s = timed(every_call)
+        now, now_s = timed(score)
+        gap = (before[columns] - now[columns]).abs().max().max()
+        print(
+            f"bf16 casts, {name}: at every call {before_s:6.1f} s, once a pass {now_s:6.1f} s "
+            f"({now_s / before_s:.2f}x); largest difference {gap:.2g} nats"
+        )
 
 
 @contextlib.contextmanager

@@ -92,7 +92,7 @@ def response_passes(
     device = next(model.parameters()).device
     run = model.get_decoder() if decoder_only else model
     groups = group_by_prefix(encoded)
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode, where autocast casts weights at every call
         head = common_head([p for p in groups if p]) if share_head else ()
         head_cache = _extend(run, device, head, None, not decoder_only) if head else None
         for prefix, members in groups.items():

@@ -60,7 +60,7 @@ def sequence_logprobs(
     ]
     encoded = [pair[0] for pair in encoded_pairs] + [pair[1] for pair in encoded_pairs]
     sums = [0.0] * len(encoded)
-    with scoring_precision(precision, device_type):
+    with scoring_precision(precision, device_type, model):
         for chunk, ids, logits in response_passes(model, tokenizer, encoded, 2 * batch_size):
             logits = logits[:, :-1].float()  # suffix position j predicts suffix token j + 1
             targets = ids[:, 1:].to(logits.device).unsqueeze(-1)

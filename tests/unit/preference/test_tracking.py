@@ -69,3 +69,60 @@ def test_displacement_summary_with_ches():
     summary = displacement_summary(before, after, ches)
     assert summary["share_chosen_fell"] == 0.75 and summary["delta_logp_chosen"] == pytest.approx(-1.5)
     assert summary["spearman_ches_displacement"] == pytest.approx(1.0)
+
+
+def _bf16_weight_casts(run) -> int:
+    """How many times ``run`` casts a 2-D fp32 tensor (a weight) to bf16."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Casts(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            source = args[0] if args else None
+            if (
+                func is torch.ops.aten._to_copy.default
+                and kwargs.get("dtype") == torch.bfloat16
+                and isinstance(source, torch.Tensor)
+                and source.dtype == torch.float32
+                and source.dim() == 2
+            ):
+                Casts.count += 1
+            return func(*args, **kwargs)
+
+    with Casts():
+        run()
+    return Casts.count
+
+
+def test_bf16_scoring_casts_each_frozen_weight_once_with_the_same_numbers(tiny_checkpoint, monkeypatch):
+    """A LoRA policy's frozen weights (as in a tracking pass) are cast to bf16 once for the
+    whole pass, not at every forward call; the scores are those of casts at every call
+    (autocast under inference_mode, as before) to the bit, and the frozen weights stay frozen."""
+    import contextlib
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from assay import training
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint, dtype=torch.float32)
+    policy = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    frozen = {name for name, p in policy.named_parameters() if not p.requires_grad}
+    linear_weights = sum(1 for name in frozen if "base_layer.weight" in name)
+    assert linear_weights
+
+    def score():
+        return sequence_logprobs(policy, tokenizer, PAIRS, batch_size=1, precision="bf16")
+
+    kept = _bf16_weight_casts(score)
+    assert {name for name, p in policy.named_parameters() if not p.requires_grad} == frozen
+    with torch.inference_mode():  # autocast keeps no cast there: every call casts
+        before = score()
+    pd.testing.assert_frame_equal(score(), before, check_exact=True)
+    monkeypatch.setattr(training, "casts_kept", lambda model: contextlib.nullcontext())
+    per_call = _bf16_weight_casts(score)
+    assert per_call >= 3 * linear_weights  # several forward calls, each casting them all
+    assert kept <= linear_weights + per_call // 3
