@@ -35,14 +35,26 @@ def _holder() -> dict:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process of this host runs (one we may not signal counts as running)."""
+    """Whether a process of this host runs (one we may not signal counts as running; one
+    that has ended but whose parent has not collected it yet, a zombie, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """An ended process still in the process table: ``kill(pid, 0)`` finds it until its
+    parent waits for it. An engine server ended by the job that started it stays one as
+    long as that job runs, and a job waiting for it to go waited out its whole timeout."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no procfs (macOS), or it has just been collected
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def read_holder(path: Path) -> dict | None:

@@ -103,3 +103,22 @@ def test_gc_leftovers_skip_running_jobs_and_report_killed_ones(tmp_path):
     job.join()
     [left] = leftovers(tmp_path)  # killed: its staging folder is a leftover
     assert left.name.startswith("s-0123456789abcdef-")
+
+
+def test_an_ended_child_not_yet_collected_is_not_alive():
+    """A zombie (ended, its parent has not waited for it) still answers kill(pid, 0): a job
+    that ended an engine server it had started waited out its whole timeout for it."""
+    import subprocess
+
+    from assay.locks import pid_alive
+
+    child = subprocess.Popen(["sleep", "0.2"])
+    assert pid_alive(child.pid)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(child.pid, 0)  # still in the process table
+    assert not pid_alive(child.pid)
+    child.wait()
+    assert not pid_alive(child.pid)
