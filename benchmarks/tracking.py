@@ -33,13 +33,13 @@ import math
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from engine import default_checkpoint  # noqa: E402
+from training import plain_dpo  # noqa: E402
 
 UNTRACKED = 10**9  # track_every beyond any run: only the start and the end, which are free
 
@@ -74,48 +74,8 @@ def study_like_pairs(tokenizer, heldout: float, seed: int = 0):
             )
     pairs = pd.DataFrame(rows)
     held = pairs["query_id"].drop_duplicates().sample(frac=heldout, random_state=seed)
-    pairs["split"] = ["heldout" if q in set(held) else "train" for q in pairs["query_id"]]
+    pairs["split"] = pairs["query_id"].isin(held).map({True: "heldout", False: "train"})
     return pairs
-
-
-def plain_trl_dpo(checkpoint: Path, train, spec, precision: str, out: Path) -> float:
-    """Seconds of ``trainer.train`` of TRL's DPOTrainer as shipped, on ``train``."""
-    import torch
-    from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import DPOConfig, DPOTrainer
-
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
-    args = DPOConfig(
-        output_dir=str(out),
-        loss_type=[spec.variant],
-        beta=spec.beta,
-        learning_rate=spec.learning_rate,
-        num_train_epochs=spec.epochs,
-        per_device_train_batch_size=spec.batch_size,
-        max_length=spec.max_length,
-        use_cpu=True,
-        bf16=precision == "bf16",
-        gradient_checkpointing=False,
-        report_to=[],
-        save_strategy="no",
-        logging_steps=1,
-        seed=spec.seed,
-    )
-    trainer = DPOTrainer(
-        model=model,
-        args=args,
-        processing_class=tokenizer,
-        train_dataset=Dataset.from_pandas(train[["prompt", "chosen", "rejected"]], preserve_index=False),
-        peft_config=LoraConfig(
-            r=spec.lora_r, lora_alpha=spec.lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM"
-        ),
-    )
-    started = time.perf_counter()
-    trainer.train()
-    return time.perf_counter() - started
 
 
 def under_jobs_allocator() -> None:
@@ -166,9 +126,22 @@ def main() -> None:
         ids = train["pair_id"].tolist()
         times: dict[str, list[float]] = {"plain TRL DPO": [], "Assay, tracked": [], "Assay, untracked": []}
         for round_ in range(options.rounds):
-            times["plain TRL DPO"].append(
-                plain_trl_dpo(checkpoint, train, spec, options.precision, scratch / f"plain-{round_}")
+            seconds, _ = plain_dpo(
+                checkpoint,
+                train,
+                -1,
+                scratch / f"plain-{round_}",
+                options.precision,
+                (spec.lora_r, spec.lora_alpha),
+                loss_type=[spec.variant],
+                beta=spec.beta,
+                learning_rate=spec.learning_rate,
+                num_train_epochs=spec.epochs,
+                per_device_train_batch_size=spec.batch_size,
+                max_length=spec.max_length,
+                seed=spec.seed,
             )
+            times["plain TRL DPO"].append(seconds)
             for name, run_spec in (("Assay, tracked", spec), ("Assay, untracked", untracked)):
                 out = scratch / f"{name.split()[-1]}-{round_}"
                 out.mkdir()

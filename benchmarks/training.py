@@ -93,7 +93,12 @@ def plain_sft(checkpoint: Path, items, steps: int, out: Path) -> float:
     return tokens / seconds
 
 
-def plain_dpo(checkpoint: Path, pairs, steps: int, out: Path) -> tuple[float, int]:
+def plain_dpo(
+    checkpoint: Path, pairs, steps: int, out: Path, precision: str = "fp32", lora=(8, 16), **config
+) -> tuple[float, int]:
+    """Seconds of ``trainer.train`` of TRL's DPOTrainer as a user writes it (LoRA ``lora`` =
+    (r, alpha), the reference forward at every step), and the steps asked for. ``config``:
+    DPOConfig fields replacing this benchmark's (``steps = -1``: the epochs decide)."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -104,25 +109,26 @@ def plain_dpo(checkpoint: Path, pairs, steps: int, out: Path) -> tuple[float, in
     # float32 weights, as Assay trains at precision fp32: transformers 5 otherwise loads the
     # checkpoint's own dtype (bf16), which made the earlier baseline a pure-bf16 run.
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
-    args = DPOConfig(
-        output_dir=str(out),
-        max_steps=steps,
-        per_device_train_batch_size=4,
-        learning_rate=5e-4,
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        report_to=[],
-        save_strategy="no",
-        logging_steps=1,
-        max_length=512,
-    )
+    fields = {
+        "output_dir": str(out),
+        "max_steps": steps,
+        "per_device_train_batch_size": 4,
+        "learning_rate": 5e-4,
+        "use_cpu": True,
+        "bf16": precision == "bf16",
+        "gradient_checkpointing": False,
+        "report_to": [],
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "max_length": 512,
+    }
+    r, alpha = lora
     trainer = DPOTrainer(
         model=model,
-        args=args,
+        args=DPOConfig(**{**fields, **config}),
         processing_class=tokenizer,
         train_dataset=Dataset.from_pandas(pairs[["prompt", "chosen", "rejected"]], preserve_index=False),
-        peft_config=LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"),
+        peft_config=LoraConfig(r=r, lora_alpha=alpha, target_modules="all-linear", task_type="CAUSAL_LM"),
     )
     started = time.perf_counter()
     trainer.train()
