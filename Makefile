@@ -133,6 +133,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/synthetic.py
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/tracking.py
+	$(BIN)/python benchmarks/arithmetic.py
 	$(BIN)/python benchmarks/allocator.py
 	$(BIN)/python benchmarks/engine_start.py
 	$(BIN)/python benchmarks/lora_serving.py
