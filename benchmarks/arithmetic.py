@@ -22,7 +22,7 @@ arithmetic done faster.
 
     python benchmarks/arithmetic.py [--checkpoint DIR] [--dtype auto] [--as-avx2]
 
-``--as-avx2`` holds torch, oneDNN and MKL to AVX2 kernels and fp32 (as
+``--as-avx2`` runs in fp32 with torch, oneDNN, MKL and vLLM's own kernels held to AVX2 (as
 ``benchmarks/study.py --as-avx2``).
 """
 
@@ -195,7 +195,7 @@ def main() -> None:
     precision = "bf16" if dtype == "bfloat16" else "fp32"
     torch_dtype = getattr(torch, dtype)
     flags = sorted(_cpuinfo_flags() & {"avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"})
-    held = " (torch, oneDNN and MKL held to AVX2)" if args.as_avx2 else ""
+    held = " (torch, oneDNN, MKL and vLLM's kernels held to AVX2)" if args.as_avx2 else ""
     threads = torch.get_num_threads()
     print(
         f"CPU flags {' '.join(flags)}; native bf16 {cpu_has_native_bf16()}; {dtype}{held}; {threads} threads"

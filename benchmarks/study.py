@@ -16,8 +16,9 @@ for vLLM's engine core in a child process against in the job's process. ``--memo
 runs the study in a memory control group of that size (as a container or a small machine
 would; needs write access to the cgroup tree, root here): a job that overruns it is killed
 and the study fails. ``--as-avx2`` runs it as on a CPU without AVX-512: the planner is told
-the CPU has no native bf16 (``auto`` resolves to fp32), and torch's kernels, oneDNN and MKL
-are held to AVX2 (vLLM's own CPU kernels are not: it picks them at build time).
+the CPU has no native bf16 (``auto`` resolves to fp32), torch's kernels, oneDNN and MKL
+are held to AVX2, and vLLM loads its AVX2 build of its own kernels (``as_avx2/``). The
+caches, clocks and memory are still this machine's: a stand-in, not an AVX2 CPU.
 """
 
 from __future__ import annotations
@@ -36,12 +37,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-#: A CPU without AVX-512 (and so without native bf16), as far as environment variables go.
+#: A CPU without AVX-512 (and so without native bf16), as far as environment variables go:
+#: the planner told so, torch, oneDNN and MKL held to AVX2, and vLLM's own kernels too
+#: (``as_avx2/sitecustomize.py``: torch reports no AVX-512, so vLLM loads its AVX2 build).
 AS_AVX2 = {
     "ASSAY_CPU_BF16": "0",
     "ATEN_CPU_CAPABILITY": "avx2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(REPO / "benchmarks" / "as_avx2"), os.environ.get("PYTHONPATH")])
+    ),
 }
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
