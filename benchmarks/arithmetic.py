@@ -9,8 +9,8 @@ arithmetic. Prints, measured in one run:
   attention over the context) and as a share of the matmul rate; at one sequence, the
   weight bytes read per second (a decode step reads every weight once);
 * a LoRA training step (forward and backward, 4 rows of 185 tokens, the FLOPs counted by
-  ``torch.utils.flop_counter``: its linear layers and LM head; attention's products, about
-  4% of a forward at these lengths, are not counted on the CPU) as GFLOP/s and share.
+  ``torch.utils.flop_counter``: its linear layers and LM head; attention's products, 2-5%
+  of a forward at these lengths, are not counted on the CPU) as GFLOP/s and share.
 
 The FLOPs per token of the vLLM lines come from the config; on SmolLM2 its weights' share
 equals ``torch.utils.flop_counter``'s count of a transformers forward (45.7 GFLOP for 170
