@@ -76,15 +76,11 @@ class ModelShape:
     def __init__(self, checkpoint: Path) -> None:
         config = json.loads((checkpoint / "config.json").read_text())
         self.layers = config["num_hidden_layers"]
-        self.kv_width = (
-            2
-            * config["num_key_value_heads"]
-            * (config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
-        )
         d, inner = config["hidden_size"], config["intermediate_size"]
         heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
         head_dim = config.get("head_dim") or d // heads
         self.attention_width = heads * head_dim
+        self.kv_width = 2 * kv_heads * head_dim  # keys and values a token keeps per layer
         per_layer = d * heads * head_dim + 2 * d * kv_heads * head_dim + heads * head_dim * d + 3 * d * inner
         self.body_weights = self.layers * per_layer
         self.head_weights = config["vocab_size"] * d
@@ -181,10 +177,10 @@ def main() -> None:
     parser.add_argument("--dtype", default="auto", help="auto: bf16 where the CPU has native bf16, else fp32")
     parser.add_argument("--as-avx2", action="store_true", help="as benchmarks/study.py --as-avx2")
     args = parser.parse_args()
-    if args.as_avx2 and os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":
-        from study import AS_AVX2
+    if args.as_avx2:
+        from study import run_as_avx2
 
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AS_AVX2})
+        run_as_avx2()
 
     import torch
     from engine import default_checkpoint

@@ -66,10 +66,10 @@ def main() -> None:
     parser.add_argument("--as-avx2", action="store_true")
     parser.add_argument("--attribute", action="store_true", help="also run each change alone")
     args = parser.parse_args()
-    if args.as_avx2 and os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":
-        from study import AS_AVX2
+    if args.as_avx2:
+        from study import run_as_avx2
 
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AS_AVX2})
+        run_as_avx2()
 
     import pandas as pd
     from engine import default_checkpoint

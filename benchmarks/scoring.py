@@ -132,10 +132,10 @@ def main() -> None:
     parser.add_argument("--as-avx2", action="store_true")
     parser.add_argument("--parts", default="logprobs,ches,lora,casts", help="comparisons, comma-separated")
     args = parser.parse_args()
-    if args.as_avx2 and os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":
-        from study import AS_AVX2
+    if args.as_avx2:
+        from study import run_as_avx2
 
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AS_AVX2})
+        run_as_avx2()
 
     import tempfile
 

@@ -52,6 +52,13 @@ AS_AVX2 = {
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
+def run_as_avx2() -> None:
+    """Start the calling script again as on a CPU without AVX-512 (``AS_AVX2``), unless it
+    already runs so: the variables must be set before torch and vLLM are imported."""
+    if os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AS_AVX2})
+
+
 def process_label(cmdline: list[str]) -> str:
     """What a process of the run is: an engine server, a rule's job (its script is
     ``.snakemake/scripts/tmpXXXX.<script>.py``) or Snakemake itself."""
